@@ -1,0 +1,198 @@
+// YAML -> config structs over yaml-cpp. yaml-cpp throws; every exception is caught here
+// and turned into a Status with file:line.
+#include "common/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "common/units.h"
+
+namespace corral {
+namespace {
+
+std::string Where(const std::string& origin, const YAML::Node& node) {
+  const YAML::Mark m = node.Mark();
+  if (m.line < 0) return origin;
+  return origin + ":" + std::to_string(m.line + 1);
+}
+
+using Setter = std::function<Status(const YAML::Node& value, const std::string& where)>;
+
+// Applies `setters` to each key of the top-level mapping; unknown keys are refused.
+Status ApplyKeys(const std::string& yaml, const std::string& origin,
+                 const std::map<std::string, Setter>& setters) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return Error(Code::kInvalidArgument, origin + ":" + std::to_string(e.mark.line + 1) +
+                                             ": not valid YAML: " + e.msg);
+  }
+  if (root.IsNull()) return OkStatus();  // an empty file: all defaults
+  if (!root.IsMap()) return Error(Code::kInvalidArgument, origin + ": must be a mapping of keys");
+  for (const auto& kv : root) {
+    std::string key;
+    try {
+      key = kv.first.as<std::string>();
+    } catch (const YAML::Exception&) {
+      return Error(Code::kInvalidArgument, Where(origin, kv.first) + ": keys must be strings");
+    }
+    auto it = setters.find(key);
+    if (it == setters.end()) {
+      std::string known;
+      for (const auto& [k, _] : setters) known += (known.empty() ? "" : ", ") + k;
+      return Error(Code::kInvalidArgument,
+                   Where(origin, kv.first) + ": unknown key '" + key + "' (known: " + known + ")");
+    }
+    const std::string where = Where(origin, kv.second) + ": " + key;
+    try {
+      if (Status s = it->second(kv.second, where); !s.ok()) return s;
+    } catch (const YAML::Exception&) {
+      return Error(Code::kInvalidArgument, where + ": value has the wrong type");
+    }
+  }
+  return OkStatus();
+}
+
+Status Scalar(const YAML::Node& v, const std::string& where, std::string& out) {
+  if (!v.IsScalar()) return Error(Code::kInvalidArgument, where + ": must be a single value");
+  out = v.as<std::string>();
+  return OkStatus();
+}
+
+Setter StringKey(std::string& out) {
+  return [&out](const YAML::Node& v, const std::string& where) { return Scalar(v, where, out); };
+}
+
+// A duration in milliseconds: a number of seconds (may be fractional) or "30s", "1:00".
+Setter DurationMsKey(int64_t& out) {
+  return [&out](const YAML::Node& v, const std::string& where) -> Status {
+    std::string text;
+    if (Status s = Scalar(v, where, text); !s.ok()) return s;
+    try {
+      size_t used = 0;
+      double secs = std::stod(text, &used);
+      if (used == text.size()) {
+        if (secs <= 0) return Error(Code::kInvalidArgument, where + ": must be positive");
+        out = static_cast<int64_t>(secs * 1000);
+        return OkStatus();
+      }
+    } catch (const std::exception&) {
+    }
+    Result<int64_t> s = ParseDurationSeconds(text);
+    if (!s) return Error(Code::kInvalidArgument, where + ": " + s.error().message());
+    if (*s <= 0) return Error(Code::kInvalidArgument, where + ": must be positive");
+    out = *s * 1000;
+    return OkStatus();
+  };
+}
+
+template <typename Int>
+Status PositiveInt(const YAML::Node& v, const std::string& where, Int& out) {
+  std::string text;
+  if (Status s = Scalar(v, where, text); !s.ok()) return s;
+  try {
+    size_t used = 0;
+    long long x = std::stoll(text, &used);
+    if (used != text.size() || x <= 0) throw std::invalid_argument("");
+    out = static_cast<Int>(x);
+    return OkStatus();
+  } catch (const std::exception&) {
+    return Error(Code::kInvalidArgument, where + ": '" + text + "' is not a positive integer");
+  }
+}
+
+std::string ReadFileOrEmpty(const std::string& path, bool& ok) {
+  std::ifstream in(path);
+  ok = static_cast<bool>(in);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+template <typename Config, typename Parse>
+Result<Config> LoadFile(const std::string& path, Parse parse) {
+  bool ok = false;
+  std::string text = ReadFileOrEmpty(path, ok);
+  if (!ok) return Error(Code::kNotFound, path + ": cannot read configuration file");
+  return parse(text, path);
+}
+
+}  // namespace
+
+Result<SchedulerConfig> ParseSchedulerConfig(const std::string& yaml, const std::string& origin) {
+  SchedulerConfig c;
+  std::map<std::string, Setter> keys = {
+      {"endpoints",
+       [&c](const YAML::Node& v, const std::string& where) -> Status {
+         if (!v.IsSequence()) return Error(Code::kInvalidArgument, where + ": must be a list");
+         c.endpoints.clear();
+         for (const auto& e : v) {
+           std::string s;
+           if (Status st = Scalar(e, where, s); !st.ok()) return st;
+           if (s.rfind("tcp://", 0) != 0 && s.rfind("ipc://", 0) != 0) {
+             return Error(Code::kInvalidArgument,
+                          where + ": '" + s + "' must start with tcp:// or ipc://");
+           }
+           c.endpoints.push_back(s);
+         }
+         return OkStatus();
+       }},
+      {"state_dir", StringKey(c.state_dir)},
+      {"heartbeat_interval", DurationMsKey(c.heartbeat_interval_ms)},
+      {"node_timeout", DurationMsKey(c.node_timeout_ms)},
+      {"max_batch",
+       [&c](const YAML::Node& v, const std::string& where) {
+         return PositiveInt(v, where, c.max_batch);
+       }},
+  };
+  if (Status s = ApplyKeys(yaml, origin, keys); !s.ok()) return std::unexpected(s);
+  if (c.state_dir.empty()) return Error(Code::kInvalidArgument, origin + ": state_dir is required");
+  if (c.endpoints.empty()) return Error(Code::kInvalidArgument, origin + ": endpoints is required");
+  if (c.node_timeout_ms <= c.heartbeat_interval_ms) {
+    return Error(Code::kInvalidArgument,
+                 origin + ": node_timeout must be longer than heartbeat_interval");
+  }
+  return c;
+}
+
+Result<ExecdConfig> ParseExecdConfig(const std::string& yaml, const std::string& origin) {
+  ExecdConfig c;
+  std::map<std::string, Setter> keys = {
+      {"scheduler", StringKey(c.scheduler)},
+      {"node", StringKey(c.node)},
+      {"spool_dir", StringKey(c.spool_dir)},
+      {"cores",
+       [&c](const YAML::Node& v, const std::string& where) {
+         int n = 0;
+         Status s = PositiveInt(v, where, n);
+         if (s.ok()) c.cores = n;
+         return s;
+       }},
+      {"memory",
+       [&c](const YAML::Node& v, const std::string& where) -> Status {
+         std::string text;
+         if (Status s = Scalar(v, where, text); !s.ok()) return s;
+         Result<int64_t> mb = ParseSizeMb(text);
+         if (!mb) return Error(Code::kInvalidArgument, where + ": " + mb.error().message());
+         c.mem_mb = *mb;
+         return OkStatus();
+       }},
+  };
+  if (Status s = ApplyKeys(yaml, origin, keys); !s.ok()) return std::unexpected(s);
+  return c;
+}
+
+Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
+  return LoadFile<SchedulerConfig>(path, ParseSchedulerConfig);
+}
+
+Result<ExecdConfig> LoadExecdConfig(const std::string& path) {
+  return LoadFile<ExecdConfig>(path, ParseExecdConfig);
+}
+
+}  // namespace corral

@@ -1,0 +1,43 @@
+// The daemons' configuration files (YAML) as plain structs. Loading is strict: an
+// unknown key, a wrong type or a bad value is an InvalidArgument naming the file,
+// line and key, so a typo never silently falls back to a default.
+// docs/configuration.md lists every key; scripts and `corral local up` write these files.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace corral {
+
+struct SchedulerConfig {
+  // ZeroMQ endpoints the scheduler binds, e.g. "tcp://0.0.0.0:6444" (execds, remote
+  // clients) and "ipc:///run/corral/scheduler.sock" (local clients; peer credentials).
+  // A tcp port of "*" picks a free port; the bound endpoints are written to
+  // STATE_DIR/endpoints so that tools and execds can find them.
+  std::vector<std::string> endpoints;
+  std::string state_dir;                 // holds corral.db (SQLite) and endpoints
+  int64_t heartbeat_interval_ms = 5000;  // told to execds at registration
+  int64_t node_timeout_ms = 30000;       // a node silent this long is unreachable
+  int max_batch = 4096;                  // most messages handled per group commit
+};
+
+struct ExecdConfig {
+  std::string scheduler;          // endpoint of the scheduler, e.g. tcp://head:6444
+  std::string node;               // node name; default: the host name
+  std::string spool_dir;          // per-job scripts and state
+  std::optional<int> cores;       // override detected cores
+  std::optional<int64_t> mem_mb;  // override detected memory (MiB)
+};
+
+Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path);
+Result<ExecdConfig> LoadExecdConfig(const std::string& path);
+
+// The same from YAML text; `origin` names the source in error messages.
+Result<SchedulerConfig> ParseSchedulerConfig(const std::string& yaml, const std::string& origin);
+Result<ExecdConfig> ParseExecdConfig(const std::string& yaml, const std::string& origin);
+
+}  // namespace corral

@@ -1,0 +1,519 @@
+// Encode/decode of every message in protocol.h, over nlohmann/json. All exceptions
+// from the JSON library stop here. Decoding is strict: a missing field, a field of the
+// wrong type or a value out of range is an InvalidArgument naming the field.
+#include "common/protocol.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <limits>
+
+namespace corral {
+namespace {
+
+using nlohmann::json;
+
+// ---- encoding ------------------------------------------------------------------------
+
+json TimeJson(TimeMs t) {
+  if (t == 0) return nullptr;
+  return static_cast<double>(t) / 1000.0;
+}
+
+json ResourcesJson(const Resources& r) { return {{"cores", r.cores}, {"mem_mb", r.mem_mb}}; }
+
+json SpecJson(const JobSpec& s, bool with_script) {
+  json j = {{"name", s.name},
+            {"binary", s.binary},
+            {"args", s.args},
+            {"shell", s.shell},
+            {"cwd", s.cwd},
+            {"stdout_path", s.stdout_path},
+            {"stderr_path", s.stderr_path},
+            {"join", s.join},
+            {"env", s.env},
+            {"request", ResourcesJson(s.request)},
+            {"h_rt_s", s.h_rt_s},
+            {"hold", s.hold},
+            {"queue", s.queue},
+            {"project", s.project},
+            {"other_resources", s.other_resources}};
+  if (with_script) j["script"] = s.script;
+  return j;
+}
+
+// The documented job object (docs/json.md). Times in seconds since the epoch.
+json JobJson(const Job& job, bool with_script) {
+  json j = {{"id", job.id},
+            {"name", job.spec.name},
+            {"owner", job.owner},
+            {"uid", job.uid},
+            {"gid", job.gid},
+            {"state", StateName(job.state)},
+            {"attempt", job.attempt},
+            {"node", job.node.empty() ? json(nullptr) : json(job.node)},
+            {"submit_time", TimeJson(job.submit_time)},
+            {"start_time", TimeJson(job.start_time)},
+            {"end_time", TimeJson(job.end_time)},
+            {"exit_code", job.exit_code ? json(*job.exit_code) : json(nullptr)},
+            {"exit_signal", job.exit_signal},
+            {"cpu_ms", job.cpu_ms},
+            {"max_rss_kb", job.max_rss_kb},
+            {"reason", job.reason},
+            {"cancel_requested", job.cancel_requested},
+            {"spec", SpecJson(job.spec, with_script)}};
+  return j;
+}
+
+json NodeJson(const Node& n) {
+  return {{"name", n.name},
+          {"total", ResourcesJson(n.total)},
+          {"state", NodeStateName(n.state)},
+          {"last_seen", TimeJson(n.last_seen)}};
+}
+
+json AttemptsJson(const std::vector<RunningAttempt>& running) {
+  json a = json::array();
+  for (const RunningAttempt& r : running) a.push_back({{"job_id", r.job_id}, {"attempt", r.attempt}});
+  return a;
+}
+
+json JobsJson(const std::vector<Job>& jobs) {
+  json a = json::array();
+  for (const Job& job : jobs) a.push_back(JobJson(job, false));
+  return a;
+}
+
+json Body(const SubmitRequest& m) { return {{"spec", SpecJson(m.spec, true)}}; }
+json Body(const SubmitReply& m) { return {{"id", m.id}, {"name", m.name}}; }
+json Body(const QueryRequest& m) {
+  return {{"ids", m.ids}, {"user", m.user}, {"include_finished", m.include_finished}};
+}
+json Body(const QueryReply& m) { return {{"jobs", JobsJson(m.jobs)}, {"missing", m.missing}}; }
+json Body(const CancelRequest& m) { return {{"ids", m.ids}, {"user", m.user}}; }
+json Body(const HoldRequest& m) { return {{"ids", m.ids}, {"hold", m.hold}}; }
+json Body(const OutcomeReply& m) {
+  json a = json::array();
+  for (const JobOutcome& o : m.outcomes) {
+    a.push_back({{"id", o.id}, {"outcome", o.outcome}, {"owner", o.owner}});
+  }
+  return {{"outcomes", a}};
+}
+json Body(const WaitRequest& m) { return {{"ids", m.ids}, {"timeout_ms", m.timeout_ms}}; }
+json Body(const WaitReply& m) { return {{"done", m.done}, {"jobs", JobsJson(m.jobs)}}; }
+json Body(const NodesRequest&) { return json::object(); }
+json Body(const NodesReply& m) {
+  json nodes = json::array();
+  for (const Node& n : m.nodes) nodes.push_back(NodeJson(n));
+  json used = json::array();
+  for (const Resources& r : m.used) used.push_back(ResourcesJson(r));
+  return {{"nodes", nodes}, {"used", used}};
+}
+json Body(const ErrorReply& m) { return {{"code", CodeName(m.code)}, {"message", m.message}}; }
+json Body(const RegisterNode& m) {
+  return {{"node", m.node}, {"total", ResourcesJson(m.total)}, {"running", AttemptsJson(m.running)}};
+}
+json Body(const NodeRegistered& m) { return {{"heartbeat_interval_ms", m.heartbeat_interval_ms}}; }
+json Body(const Heartbeat& m) { return {{"node", m.node}, {"running", AttemptsJson(m.running)}}; }
+json Body(const JobExit& m) {
+  return {{"node", m.node},         {"job_id", m.job_id},         {"attempt", m.attempt},
+          {"exit_code", m.exit_code}, {"signal", m.signal},       {"start_time", m.start_time},
+          {"end_time", m.end_time}, {"cpu_ms", m.cpu_ms},         {"max_rss_kb", m.max_rss_kb},
+          {"failure", m.failure}};
+}
+json Body(const ExitAck& m) { return {{"job_id", m.job_id}, {"attempt", m.attempt}}; }
+// The complete record: script included and times kept as integer milliseconds, so that
+// a round trip through the store or the execd link is exact.
+json RecordJson(const Job& job) {
+  json j = JobJson(job, true);
+  j["submit_time"] = job.submit_time;
+  j["start_time"] = job.start_time;
+  j["end_time"] = job.end_time;
+  return j;
+}
+
+json Body(const StartJob& m) { return {{"job", RecordJson(m.job)}}; }
+json Body(const KillJob& m) { return {{"job_id", m.job_id}, {"attempt", m.attempt}}; }
+
+// ---- decoding ------------------------------------------------------------------------
+
+// Reads typed fields out of a JSON object; the first problem is kept with its path.
+class Reader {
+ public:
+  Reader(const json& j, std::string path) : j_(j), path_(std::move(path)) {
+    if (!j_.is_object()) Fail(path_.empty() ? "message" : path_, "must be an object");
+  }
+
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+  void Fail(const std::string& where, const std::string& what) {
+    if (error_.empty()) error_ = "field '" + where + "' " + what;
+  }
+
+  const json* Get(const char* key, bool required) {
+    if (!j_.is_object()) return nullptr;
+    auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) {
+      if (required) Fail(Path(key), "is missing");
+      return nullptr;
+    }
+    return &*it;
+  }
+
+  std::string Path(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  template <typename Int>
+  void Int64(const char* key, Int& out, bool required = true, int64_t min = 0,
+             int64_t max = std::numeric_limits<int64_t>::max()) {
+    const json* v = Get(key, required);
+    if (v == nullptr) return;
+    if (!v->is_number_integer()) return Fail(Path(key), "must be an integer");
+    int64_t x = v->get<int64_t>();
+    if (x < min || x > max) {
+      return Fail(Path(key), "is out of range [" + std::to_string(min) + ", " +
+                                 std::to_string(max) + "]");
+    }
+    out = static_cast<Int>(x);
+  }
+  void Str(const char* key, std::string& out, bool required = true) {
+    const json* v = Get(key, required);
+    if (v == nullptr) return;
+    if (!v->is_string()) return Fail(Path(key), "must be a string");
+    out = v->get<std::string>();
+  }
+  void Bool(const char* key, bool& out, bool required = true) {
+    const json* v = Get(key, required);
+    if (v == nullptr) return;
+    if (!v->is_boolean()) return Fail(Path(key), "must be true or false");
+    out = v->get<bool>();
+  }
+  void Strings(const char* key, std::vector<std::string>& out, bool required = true) {
+    const json* v = Get(key, required);
+    if (v == nullptr) return;
+    if (!v->is_array()) return Fail(Path(key), "must be an array of strings");
+    for (const json& e : *v) {
+      if (!e.is_string()) return Fail(Path(key), "must be an array of strings");
+      out.push_back(e.get<std::string>());
+    }
+  }
+  void StringMap(const char* key, std::map<std::string, std::string>& out, bool required = true) {
+    const json* v = Get(key, required);
+    if (v == nullptr) return;
+    if (!v->is_object()) return Fail(Path(key), "must be an object of strings");
+    for (const auto& [k, e] : v->items()) {
+      if (!e.is_string()) return Fail(Path(key) + "." + k, "must be a string");
+      out[k] = e.get<std::string>();
+    }
+  }
+  void Ids(const char* key, std::vector<JobId>& out, bool required = true) {
+    const json* v = Get(key, required);
+    if (v == nullptr) return;
+    if (!v->is_array()) return Fail(Path(key), "must be an array of job ids");
+    for (const json& e : *v) {
+      if (!e.is_number_integer() || e.get<int64_t>() <= 0) {
+        return Fail(Path(key), "must be an array of positive job ids");
+      }
+      out.push_back(e.get<int64_t>());
+    }
+  }
+  // A nested object, read by `fn(Reader&)`; errors carry the nested path.
+  template <typename Fn>
+  void Object(const char* key, Fn fn, bool required = true) {
+    const json* v = Get(key, required);
+    if (v == nullptr) return;
+    Reader sub(*v, Path(key));
+    if (sub.ok()) fn(sub);
+    if (!sub.ok() && error_.empty()) error_ = sub.error();
+  }
+  template <typename Fn>
+  void Array(const char* key, Fn fn, bool required = true) {
+    const json* v = Get(key, required);
+    if (v == nullptr) return;
+    if (!v->is_array()) return Fail(Path(key), "must be an array");
+    size_t i = 0;
+    for (const json& e : *v) {
+      Reader sub(e, Path(key) + "[" + std::to_string(i++) + "]");
+      if (sub.ok()) fn(sub);
+      if (!sub.ok()) {
+        if (error_.empty()) error_ = sub.error();
+        return;
+      }
+    }
+  }
+  // Seconds-since-epoch number or null (display form) back to milliseconds.
+  void Seconds(const char* key, TimeMs& out) {
+    const json* v = Get(key, false);
+    if (v == nullptr) return;
+    if (!v->is_number()) return Fail(Path(key), "must be a number of seconds");
+    out = static_cast<TimeMs>(std::llround(v->get<double>() * 1000.0));
+  }
+
+ private:
+  const json& j_;
+  std::string path_;
+  std::string error_;
+};
+
+void ReadResources(Reader& r, Resources& out) {
+  r.Int64("cores", out.cores, true, 0, 1 << 20);
+  r.Int64("mem_mb", out.mem_mb, true, 0, int64_t{1} << 40);
+}
+
+void ReadSpec(Reader& r, JobSpec& s, bool with_script) {
+  r.Str("name", s.name);
+  if (with_script) r.Str("script", s.script);
+  r.Bool("binary", s.binary);
+  r.Strings("args", s.args);
+  r.Str("shell", s.shell);
+  r.Str("cwd", s.cwd);
+  r.Str("stdout_path", s.stdout_path);
+  r.Str("stderr_path", s.stderr_path);
+  r.Bool("join", s.join);
+  r.StringMap("env", s.env);
+  r.Object("request", [&](Reader& rr) { ReadResources(rr, s.request); });
+  r.Int64("h_rt_s", s.h_rt_s);
+  r.Bool("hold", s.hold);
+  r.Str("queue", s.queue, false);
+  r.Str("project", s.project, false);
+  r.StringMap("other_resources", s.other_resources, false);
+  if (s.script.size() > kMaxScriptBytes) r.Fail("spec.script", "is larger than 4 MiB");
+}
+
+// `millis`: times as integer milliseconds (execd link) instead of display seconds.
+void ReadJob(Reader& r, Job& job, bool with_script, bool millis) {
+  r.Int64("id", job.id, true, 1);
+  r.Str("owner", job.owner);
+  r.Int64("uid", job.uid, true, 0, 0xffffffffLL);
+  r.Int64("gid", job.gid, true, 0, 0xffffffffLL);
+  std::string state;
+  r.Str("state", state);
+  if (r.ok()) {
+    auto s = StateFromName(state);
+    if (!s) return r.Fail("state", "is not a job state: '" + state + "'");
+    job.state = *s;
+  }
+  r.Int64("attempt", job.attempt, true, 0, 1 << 30);
+  r.Str("node", job.node, false);
+  if (millis) {
+    r.Int64("submit_time", job.submit_time);
+    r.Int64("start_time", job.start_time);
+    r.Int64("end_time", job.end_time);
+  } else {
+    r.Seconds("submit_time", job.submit_time);
+    r.Seconds("start_time", job.start_time);
+    r.Seconds("end_time", job.end_time);
+  }
+  if (r.Get("exit_code", false) != nullptr) {
+    int code = 0;
+    r.Int64("exit_code", code, true, -1, 1 << 16);
+    job.exit_code = code;
+  }
+  r.Int64("exit_signal", job.exit_signal, false, 0, 1024);
+  r.Int64("cpu_ms", job.cpu_ms, false);
+  r.Int64("max_rss_kb", job.max_rss_kb, false);
+  r.Str("reason", job.reason, false);
+  r.Bool("cancel_requested", job.cancel_requested, false);
+  r.Object("spec", [&](Reader& rs) { ReadSpec(rs, job.spec, with_script); });
+  // The job name lives at the top level of the documented object as well as in spec.
+}
+
+void ReadAttempts(Reader& r, const char* key, std::vector<RunningAttempt>& out) {
+  r.Array(key, [&](Reader& ra) {
+    RunningAttempt a;
+    ra.Int64("job_id", a.job_id, true, 1);
+    ra.Int64("attempt", a.attempt, true, 1, 1 << 30);
+    out.push_back(a);
+  });
+}
+
+void ReadJobs(Reader& r, std::vector<Job>& out) {
+  r.Array("jobs", [&](Reader& rj) {
+    Job job;
+    ReadJob(rj, job, false, false);
+    out.push_back(std::move(job));
+  });
+}
+
+void ReadBody(Reader& r, SubmitRequest& m) {
+  r.Object("spec", [&](Reader& rs) { ReadSpec(rs, m.spec, true); });
+}
+void ReadBody(Reader& r, SubmitReply& m) {
+  r.Int64("id", m.id, true, 1);
+  r.Str("name", m.name);
+}
+void ReadBody(Reader& r, QueryRequest& m) {
+  r.Ids("ids", m.ids);
+  r.Str("user", m.user);
+  r.Bool("include_finished", m.include_finished);
+}
+void ReadBody(Reader& r, QueryReply& m) {
+  ReadJobs(r, m.jobs);
+  r.Ids("missing", m.missing);
+}
+void ReadBody(Reader& r, CancelRequest& m) {
+  r.Ids("ids", m.ids);
+  r.Str("user", m.user);
+}
+void ReadBody(Reader& r, HoldRequest& m) {
+  r.Ids("ids", m.ids);
+  r.Bool("hold", m.hold);
+}
+void ReadBody(Reader& r, OutcomeReply& m) {
+  r.Array("outcomes", [&](Reader& ro) {
+    JobOutcome o;
+    ro.Int64("id", o.id, true, 1);
+    ro.Str("outcome", o.outcome);
+    ro.Str("owner", o.owner);
+    m.outcomes.push_back(std::move(o));
+  });
+}
+void ReadBody(Reader& r, WaitRequest& m) {
+  r.Ids("ids", m.ids);
+  r.Int64("timeout_ms", m.timeout_ms, true, 0, 3600 * 1000);
+}
+void ReadBody(Reader& r, WaitReply& m) {
+  r.Bool("done", m.done);
+  ReadJobs(r, m.jobs);
+}
+void ReadBody(Reader&, NodesRequest&) {}
+void ReadBody(Reader& r, NodesReply& m) {
+  r.Array("nodes", [&](Reader& rn) {
+    Node n;
+    rn.Str("name", n.name);
+    rn.Object("total", [&](Reader& rt) { ReadResources(rt, n.total); });
+    std::string state;
+    rn.Str("state", state);
+    if (auto s = NodeStateFromName(state)) {
+      n.state = *s;
+    } else if (rn.ok()) {
+      rn.Fail("state", "is not a node state: '" + state + "'");
+    }
+    rn.Seconds("last_seen", n.last_seen);
+    m.nodes.push_back(std::move(n));
+  });
+  r.Array("used", [&](Reader& ru) {
+    Resources res;
+    ReadResources(ru, res);
+    m.used.push_back(res);
+  });
+}
+void ReadBody(Reader& r, ErrorReply& m) {
+  std::string code;
+  r.Str("code", code);
+  m.code = CodeFromName(code);
+  r.Str("message", m.message);
+}
+void ReadBody(Reader& r, RegisterNode& m) {
+  r.Str("node", m.node);
+  r.Object("total", [&](Reader& rt) { ReadResources(rt, m.total); });
+  ReadAttempts(r, "running", m.running);
+  if (r.ok() && m.node.empty()) r.Fail("node", "must not be empty");
+}
+void ReadBody(Reader& r, NodeRegistered& m) {
+  r.Int64("heartbeat_interval_ms", m.heartbeat_interval_ms, true, 1);
+}
+void ReadBody(Reader& r, Heartbeat& m) {
+  r.Str("node", m.node);
+  ReadAttempts(r, "running", m.running);
+}
+void ReadBody(Reader& r, JobExit& m) {
+  r.Str("node", m.node);
+  r.Int64("job_id", m.job_id, true, 1);
+  r.Int64("attempt", m.attempt, true, 1, 1 << 30);
+  r.Int64("exit_code", m.exit_code, true, 0, 1 << 16);
+  r.Int64("signal", m.signal, true, 0, 1024);
+  r.Int64("start_time", m.start_time);
+  r.Int64("end_time", m.end_time);
+  r.Int64("cpu_ms", m.cpu_ms);
+  r.Int64("max_rss_kb", m.max_rss_kb);
+  r.Str("failure", m.failure);
+}
+void ReadBody(Reader& r, ExitAck& m) {
+  r.Int64("job_id", m.job_id, true, 1);
+  r.Int64("attempt", m.attempt, true, 1, 1 << 30);
+}
+void ReadBody(Reader& r, StartJob& m) {
+  r.Object("job", [&](Reader& rj) { ReadJob(rj, m.job, true, true); });
+}
+void ReadBody(Reader& r, KillJob& m) {
+  r.Int64("job_id", m.job_id, true, 1);
+  r.Int64("attempt", m.attempt, true, 1, 1 << 30);
+}
+
+// Decodes the body of alternative I of Message if its wire id is `type`.
+template <size_t I = 0>
+Result<Message> DecodeBody(std::string_view type, Reader& r) {
+  if constexpr (I == std::variant_size_v<Message>) {
+    return Error(Code::kInvalidArgument, "unknown message type '" + std::string(type) + "'");
+  } else {
+    using M = std::variant_alternative_t<I, Message>;
+    if (M::kType != type) return DecodeBody<I + 1>(type, r);
+    M m;
+    ReadBody(r, m);
+    if (!r.ok()) return Error(Code::kInvalidArgument, std::string(type) + ": " + r.error());
+    return Message(std::move(m));
+  }
+}
+
+}  // namespace
+
+std::string_view TypeName(const Message& message) {
+  return std::visit([](const auto& m) { return std::decay_t<decltype(m)>::kType; }, message);
+}
+
+std::string Encode(const Message& message, std::string_view req) {
+  json j = std::visit([](const auto& m) { return Body(m); }, message);
+  j["v"] = kProtocolVersion;
+  j["type"] = TypeName(message);
+  if (!req.empty()) j["req"] = req;
+  // Replace invalid UTF-8 (from a user's file names or environment) instead of throwing.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<Envelope> Decode(std::string_view bytes) {
+  if (bytes.size() > kMaxMessageBytes) {
+    return Error(Code::kInvalidArgument, "message of " + std::to_string(bytes.size()) +
+                                             " bytes exceeds the limit of " +
+                                             std::to_string(kMaxMessageBytes));
+  }
+  json j = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Error(Code::kInvalidArgument, "message is not valid JSON");
+  if (!j.is_object()) return Error(Code::kInvalidArgument, "message must be a JSON object");
+  Reader r(j, "");
+  int version = 0;
+  std::string type;
+  Envelope env;
+  r.Int64("v", version, true, 0, 1 << 20);
+  r.Str("type", type);
+  r.Str("req", env.req, false);
+  if (!r.ok()) return Error(Code::kInvalidArgument, r.error());
+  if (version != kProtocolVersion) {
+    return Error(Code::kInvalidArgument, "protocol version " + std::to_string(version) +
+                                             " is not supported (this side speaks " +
+                                             std::to_string(kProtocolVersion) + ")");
+  }
+  Result<Message> m = DecodeBody(type, r);
+  if (!m) return std::unexpected(m.error());
+  env.message = std::move(*m);
+  return env;
+}
+
+std::string EncodeJobRecord(const Job& job) {
+  return RecordJson(job).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<Job> DecodeJobRecord(std::string_view bytes) {
+  json j = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Error(Code::kInvalidArgument, "job record is not valid JSON");
+  Reader r(j, "");
+  Job job;
+  if (r.ok()) ReadJob(r, job, true, true);
+  if (!r.ok()) return Error(Code::kInvalidArgument, "job record: " + r.error());
+  return job;
+}
+
+std::string JobToJson(const Job& job, int indent) {
+  return JobJson(job, false).dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace corral

@@ -1,0 +1,187 @@
+// Every message Corral's parts exchange over ZeroMQ, defined once. A message is one
+// ZeroMQ frame of JSON: {"v": 1, "type": "<wire id>", "req": "<client tag>", ...fields}.
+// Type names are wire ids: never renamed, only retired. Decode never throws, bounds
+// the size, and rejects unknown types, missing fields and wrong types with a Status
+// naming the field. See docs/protocol.md for the field-by-field reference.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/status.h"
+#include "common/types.h"
+
+namespace corral {
+
+inline constexpr int kProtocolVersion = 1;
+inline constexpr size_t kMaxMessageBytes = 8 << 20;  // scripts are spooled inside submits
+inline constexpr size_t kMaxScriptBytes = 4 << 20;
+
+// ---- clients -> scheduler ------------------------------------------------------------
+
+struct SubmitRequest {
+  static constexpr std::string_view kType = "submit";
+  JobSpec spec;
+};
+struct SubmitReply {
+  static constexpr std::string_view kType = "submitted";
+  JobId id = 0;
+  std::string name;
+};
+
+// Which jobs to list. Empty `ids` and empty `user` = every job; `user` = that owner's.
+struct QueryRequest {
+  static constexpr std::string_view kType = "query";
+  std::vector<JobId> ids;
+  std::string user;
+  bool include_finished = false;
+};
+struct QueryReply {
+  static constexpr std::string_view kType = "jobs";
+  std::vector<Job> jobs;          // without their scripts
+  std::vector<JobId> missing;     // asked-for ids that do not exist (or are finished, when
+                                  // include_finished is false)
+};
+
+// What happened to one job of a qdel / qhold / qrls.
+struct JobOutcome {
+  JobId id = 0;
+  // "deleted" (was pending), "registered" (running; kill sent), "held", "released",
+  // "not_found", "denied" (not the owner), "already" (nothing to do), "invalid" (wrong state)
+  std::string outcome;
+  std::string owner;
+
+  bool operator==(const JobOutcome&) const = default;
+};
+
+// qdel: `ids`, or every active job of `user` when ids is empty.
+struct CancelRequest {
+  static constexpr std::string_view kType = "cancel";
+  std::vector<JobId> ids;
+  std::string user;
+};
+// qhold (hold = true) and qrls (hold = false).
+struct HoldRequest {
+  static constexpr std::string_view kType = "hold";
+  std::vector<JobId> ids;
+  bool hold = true;
+};
+struct OutcomeReply {
+  static constexpr std::string_view kType = "outcomes";
+  std::vector<JobOutcome> outcomes;
+};
+
+// Replies once every listed job has finished (or is unknown), or after timeout_ms with
+// `done` false. Used by qsub -sync y instead of polling.
+struct WaitRequest {
+  static constexpr std::string_view kType = "wait";
+  std::vector<JobId> ids;
+  int64_t timeout_ms = 30000;
+};
+struct WaitReply {
+  static constexpr std::string_view kType = "waited";
+  bool done = false;
+  std::vector<Job> jobs;  // final records of the finished jobs
+};
+
+struct NodesRequest {
+  static constexpr std::string_view kType = "nodes";
+};
+struct NodesReply {
+  static constexpr std::string_view kType = "node_list";
+  std::vector<Node> nodes;
+  std::vector<Resources> used;  // parallel to nodes: allocated to running jobs
+};
+
+// Any request can be answered with an error instead of its reply.
+struct ErrorReply {
+  static constexpr std::string_view kType = "error";
+  Code code = Code::kInternal;
+  std::string message;
+};
+
+// ---- execd <-> scheduler -------------------------------------------------------------
+
+struct RunningAttempt {
+  JobId job_id = 0;
+  int attempt = 0;
+  bool operator==(const RunningAttempt&) const = default;
+};
+
+// First message of an execd, and again whenever it (re)connects.
+struct RegisterNode {
+  static constexpr std::string_view kType = "register";
+  std::string node;
+  Resources total;
+  std::vector<RunningAttempt> running;
+};
+struct NodeRegistered {
+  static constexpr std::string_view kType = "registered";
+  int64_t heartbeat_interval_ms = 0;
+};
+struct Heartbeat {
+  static constexpr std::string_view kType = "heartbeat";
+  std::string node;
+  std::vector<RunningAttempt> running;
+};
+// The end of an attempt. Resent by the execd until acknowledged by ExitAck.
+struct JobExit {
+  static constexpr std::string_view kType = "job_exit";
+  std::string node;
+  JobId job_id = 0;
+  int attempt = 0;
+  int exit_code = 0;    // 128+signal when killed by a signal
+  int signal = 0;
+  TimeMs start_time = 0;
+  TimeMs end_time = 0;
+  int64_t cpu_ms = 0;
+  int64_t max_rss_kb = 0;
+  std::string failure;  // non-empty: the job could not be started, and why
+};
+struct ExitAck {
+  static constexpr std::string_view kType = "exit_ack";
+  JobId job_id = 0;
+  int attempt = 0;
+};
+// Order to run attempt `job.attempt` of `job` (script included).
+struct StartJob {
+  static constexpr std::string_view kType = "start_job";
+  Job job;
+};
+// Order to kill the process group of an attempt.
+struct KillJob {
+  static constexpr std::string_view kType = "kill_job";
+  JobId job_id = 0;
+  int attempt = 0;
+};
+
+using Message =
+    std::variant<SubmitRequest, SubmitReply, QueryRequest, QueryReply, CancelRequest, HoldRequest,
+                 OutcomeReply, WaitRequest, WaitReply, NodesRequest, NodesReply, ErrorReply,
+                 RegisterNode, NodeRegistered, Heartbeat, JobExit, ExitAck, StartJob, KillJob>;
+
+// A decoded message and the client's correlation tag, echoed in the reply.
+struct Envelope {
+  Message message;
+  std::string req;
+};
+
+std::string Encode(const Message& message, std::string_view req = "");
+Result<Envelope> Decode(std::string_view bytes);
+
+// Type name of a message ("submit", ...).
+std::string_view TypeName(const Message& message);
+
+// The complete job record (script included, times in integer milliseconds): the form the
+// store keeps and StartJob carries. DecodeJobRecord is as strict as Decode.
+std::string EncodeJobRecord(const Job& job);
+Result<Job> DecodeJobRecord(std::string_view bytes);
+
+// JSON text of a job as documented for `qstat --json` and the wire (no script).
+// Times are seconds since the epoch (number) or null.
+std::string JobToJson(const Job& job, int indent = -1);
+
+}  // namespace corral

@@ -1,0 +1,29 @@
+// Small helpers over cppzmq shared by the scheduler, the execd and the client
+// library: kernel peer credentials of an ipc:// connection, and endpoint files.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace corral {
+
+// Who is on the other end of an ipc:// connection, as the kernel reports it.
+struct PeerCredentials {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  int64_t pid = 0;
+};
+
+// libzmq sets the message property "Peer-Address" of an ipc:// connection to
+// "<path>:uid:gid:pid" (SO_PEERCRED). Returns nullopt for tcp peers or when absent.
+std::optional<PeerCredentials> ParsePeerCredentials(const std::string& peer_address);
+
+// The endpoints a scheduler bound, one per line, in STATE_DIR/endpoints.
+Status WriteEndpointsFile(const std::string& path, const std::vector<std::string>& endpoints);
+Result<std::vector<std::string>> ReadEndpointsFile(const std::string& path);
+
+}  // namespace corral

@@ -1,0 +1,16 @@
+// Names of node states (wire, SQLite and --json).
+#include "common/types.h"
+
+namespace corral {
+
+std::string_view NodeStateName(NodeState state) {
+  return state == NodeState::kUp ? "up" : "unreachable";
+}
+
+std::optional<NodeState> NodeStateFromName(std::string_view name) {
+  if (name == "up") return NodeState::kUp;
+  if (name == "unreachable") return NodeState::kUnreachable;
+  return std::nullopt;
+}
+
+}  // namespace corral

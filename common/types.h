@@ -1,0 +1,97 @@
+// The records Corral's parts agree on: what a job asks for (JobSpec), a job as the
+// scheduler tracks it (Job), and a node (Node). Plain data, no I/O handles; the
+// scheduler core, the store, the protocol and the tools all use these.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/job_state.h"
+
+namespace corral {
+
+using JobId = int64_t;  // positive, assigned by the scheduler, never reused
+
+// Countable resources of a request or a node.
+struct Resources {
+  int cores = 0;       // CPU cores (Grid Engine "slots")
+  int64_t mem_mb = 0;  // memory in MiB; in a request, 0 means "no memory request"
+
+  bool Fits(const Resources& free) const { return cores <= free.cores && mem_mb <= free.mem_mb; }
+  Resources& operator+=(const Resources& o) {
+    cores += o.cores;
+    mem_mb += o.mem_mb;
+    return *this;
+  }
+  Resources& operator-=(const Resources& o) {
+    cores -= o.cores;
+    mem_mb -= o.mem_mb;
+    return *this;
+  }
+  bool operator==(const Resources&) const = default;
+};
+
+// What the user asked for at submit time. Immutable once accepted.
+struct JobSpec {
+  std::string name;                // -N, or the script's basename, or "STDIN"
+  std::string script;              // the spooled script text (empty with `binary`)
+  bool binary = false;             // -b y: args[0] is a command run directly
+  std::vector<std::string> args;   // script arguments, or command + arguments with `binary`
+  std::string shell;               // -S: interpreter; empty = honour the script's #! line
+  std::string cwd;                 // absolute working directory on the node
+  std::string stdout_path;         // -o: file or directory; empty = default NAME.oID in cwd
+  std::string stderr_path;         // -e: likewise NAME.eID
+  bool join = false;               // -j y: stderr into the stdout file
+  std::map<std::string, std::string> env;  // -V / -v variables, and SGE_O_* from the submit host
+  Resources request{1, 0};         // cores (slots) and total memory of the job
+  int64_t h_rt_s = 0;              // wall-clock limit in seconds; 0 = none
+  bool hold = false;               // -h: submit in the held state
+  std::string queue;               // -q, recorded
+  std::string project;             // -P / -A, recorded
+  std::map<std::string, std::string> other_resources;  // -l names Corral does not know, recorded
+
+  bool operator==(const JobSpec&) const = default;
+};
+
+// A job as the scheduler tracks it. Only the core changes `state`, and only via Next().
+struct Job {
+  JobId id = 0;
+  JobSpec spec;
+  uint32_t uid = 0;   // owner, from the kernel's peer credentials
+  uint32_t gid = 0;
+  std::string owner;  // user name of uid at submit time
+  JobState state = JobState::kQueued;
+  int attempt = 0;    // number of dispatches so far; the running attempt when running
+  std::string node;   // node of the current or last attempt
+  TimeMs submit_time = 0;
+  TimeMs start_time = 0;  // start of the current or last attempt
+  TimeMs end_time = 0;
+  std::optional<int> exit_code;  // set once the job has ended (128+signal for a signal)
+  int exit_signal = 0;           // signal that ended the job, 0 if none
+  int64_t cpu_ms = 0;            // user + system CPU time of the last attempt
+  int64_t max_rss_kb = 0;        // peak resident set of the last attempt
+  std::string reason;            // why the job failed or was cancelled; empty otherwise
+  bool cancel_requested = false; // qdel of a running job: kill sent, exit not yet seen
+
+  bool operator==(const Job&) const = default;
+};
+
+enum class NodeState { kUp, kUnreachable };
+
+struct Node {
+  std::string name;
+  Resources total;       // what the node offers
+  NodeState state = NodeState::kUp;
+  TimeMs last_seen = 0;  // last message from the node's execd
+
+  bool operator==(const Node&) const = default;
+};
+
+std::string_view NodeStateName(NodeState state);  // "up", "unreachable"
+std::optional<NodeState> NodeStateFromName(std::string_view name);
+
+}  // namespace corral

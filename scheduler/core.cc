@@ -1,0 +1,488 @@
+// The pure core. Every state change goes through Move(), which asks the job state
+// machine (common/job_state.h) for the next state; an illegal move is reported, never
+// forced. Iteration is over ordered containers so that results are reproducible.
+#include "scheduler/core.h"
+
+#include <algorithm>
+
+namespace corral {
+namespace {
+
+// A copy of `job` moved by `event`, or the state machine's refusal.
+Result<Job> Move(const Job& job, JobEvent event) {
+  Result<JobState> next = Next(job.state, event);
+  if (!next) return std::unexpected(next.error());
+  Job moved = job;
+  moved.state = *next;
+  return moved;
+}
+
+Message Err(Code code, std::string message) { return ErrorReply{code, std::move(message)}; }
+
+bool MayControl(const Caller& caller, const Job& job) {
+  return caller.IsRoot() || (caller.uid && *caller.uid == job.uid);
+}
+
+// Why a request can never run on any node, or "" if some node could hold it.
+std::string NeverFits(const ClusterState& state, const Resources& request) {
+  if (state.nodes.empty()) return "";  // no node has registered yet: nothing to judge by
+  int max_cores = 0;
+  int64_t max_mem = 0;
+  for (const auto& [name, node] : state.nodes) {
+    if (request.Fits(node.total)) return "";
+    max_cores = std::max(max_cores, node.total.cores);
+    max_mem = std::max(max_mem, node.total.mem_mb);
+  }
+  if (request.cores > max_cores) {
+    return "no node has " + std::to_string(request.cores) + " cores; largest has " +
+           std::to_string(max_cores);
+  }
+  if (request.mem_mb > max_mem) {
+    return "no node has " + std::to_string(request.mem_mb) + " MiB of memory; largest has " +
+           std::to_string(max_mem) + " MiB";
+  }
+  return "no node has both " + std::to_string(request.cores) + " cores and " +
+         std::to_string(request.mem_mb) + " MiB of memory";
+}
+
+Status ValidateSpec(const JobSpec& spec) {
+  if (spec.name.empty()) return Error(Code::kInvalidArgument, "job name is empty");
+  if (spec.cwd.empty() || spec.cwd[0] != '/') {
+    return Error(Code::kInvalidArgument, "working directory must be an absolute path");
+  }
+  if (spec.request.cores < 1) return Error(Code::kInvalidArgument, "a job needs at least 1 core");
+  if (spec.request.mem_mb < 0) return Error(Code::kInvalidArgument, "memory request is negative");
+  if (spec.h_rt_s < 0) return Error(Code::kInvalidArgument, "h_rt is negative");
+  if (spec.binary && spec.args.empty()) {
+    return Error(Code::kInvalidArgument, "a binary job (-b y) needs a command");
+  }
+  if (!spec.binary && spec.script.empty()) return Error(Code::kInvalidArgument, "the script is empty");
+  if (spec.script.size() > kMaxScriptBytes) {
+    return Error(Code::kInvalidArgument, "the script is larger than 4 MiB");
+  }
+  return OkStatus();
+}
+
+Outcome Submit(const ClusterState& state, const SubmitRequest& req, const Caller& caller,
+               TimeMs now) {
+  Outcome out;
+  if (!caller.uid) {
+    out.reply = Err(Code::kPermissionDenied,
+                    "submitting needs a local connection (ipc://) on the scheduler's host; "
+                    "authenticated remote clients are not supported yet");
+    return out;
+  }
+  if (Status s = ValidateSpec(req.spec); !s.ok()) {
+    out.reply = Err(s.code(), s.message());
+    return out;
+  }
+  if (std::string why = NeverFits(state, req.spec.request); !why.empty()) {
+    out.reply = Err(Code::kInvalidArgument, why);
+    return out;
+  }
+  Job job;
+  job.id = state.next_job_id;
+  job.spec = req.spec;
+  job.uid = *caller.uid;
+  job.gid = caller.gid;
+  job.owner = caller.user;
+  job.state = req.spec.hold ? JobState::kHeld : JobState::kQueued;
+  job.submit_time = now;
+  out.reply = SubmitReply{job.id, job.spec.name};
+  out.actions.next_job_id = job.id + 1;
+  out.actions.put_jobs.push_back(std::move(job));
+  return out;
+}
+
+Outcome Query(const ClusterState& state, const QueryRequest& req) {
+  QueryReply reply;
+  auto wanted = [&](const Job& job) {
+    if (!req.user.empty() && job.owner != req.user) return false;
+    return req.include_finished || !IsFinal(job.state);
+  };
+  auto add = [&](const Job& job) {
+    Job copy = job;
+    copy.spec.script.clear();  // never shipped to clients; keeps replies small
+    reply.jobs.push_back(std::move(copy));
+  };
+  if (!req.ids.empty()) {
+    for (JobId id : req.ids) {
+      auto it = state.jobs.find(id);
+      if (it != state.jobs.end() && wanted(it->second)) {
+        add(it->second);
+      } else {
+        reply.missing.push_back(id);
+      }
+    }
+  } else if (req.include_finished) {
+    for (const auto& [id, job] : state.jobs) {
+      if (wanted(job)) add(job);
+    }
+  } else {
+    // Active jobs only: walk the indexes, then sort by id.
+    std::vector<JobId> ids;
+    for (const auto* set : {&state.running, &state.queued, &state.held}) {
+      ids.insert(ids.end(), set->begin(), set->end());
+    }
+    std::sort(ids.begin(), ids.end());
+    for (JobId id : ids) {
+      const Job& job = state.jobs.at(id);
+      if (wanted(job)) add(job);
+    }
+  }
+  return Outcome{std::move(reply), {}};
+}
+
+// The ids a qdel/qhold names: explicit ids, or every active job of `user`.
+std::vector<JobId> Targets(const ClusterState& state, const std::vector<JobId>& ids,
+                           const std::string& user) {
+  if (!ids.empty() || user.empty()) return ids;
+  std::vector<JobId> out;
+  for (const auto* set : {&state.running, &state.queued, &state.held}) {
+    for (JobId id : *set) {
+      if (user == "*" || state.jobs.at(id).owner == user) out.push_back(id);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Outcome Cancel(const ClusterState& state, const CancelRequest& req, const Caller& caller,
+               TimeMs now) {
+  Outcome out;
+  if (!caller.uid) {
+    out.reply = Err(Code::kPermissionDenied, "cancelling needs a local connection (ipc://)");
+    return out;
+  }
+  OutcomeReply reply;
+  for (JobId id : Targets(state, req.ids, req.user)) {
+    auto it = state.jobs.find(id);
+    if (it == state.jobs.end() || IsFinal(it->second.state)) {
+      reply.outcomes.push_back({id, "not_found", ""});
+      continue;
+    }
+    const Job& job = it->second;
+    if (!MayControl(caller, job)) {
+      reply.outcomes.push_back({id, "denied", job.owner});
+      continue;
+    }
+    if (job.state == JobState::kRunning) {
+      // The job stays running (and keeps its resources) until the node reports the exit.
+      Job changed = job;
+      changed.cancel_requested = true;
+      changed.reason = "cancelled by " + caller.user;
+      out.actions.put_jobs.push_back(changed);
+      out.actions.orders.push_back({job.node, KillJob{job.id, job.attempt}});
+      reply.outcomes.push_back({id, "registered", job.owner});
+      continue;
+    }
+    Result<Job> moved = Move(job, JobEvent::kCancel);
+    if (!moved) {
+      reply.outcomes.push_back({id, "invalid", job.owner});
+      continue;
+    }
+    moved->end_time = now;
+    moved->reason = "cancelled by " + caller.user;
+    out.actions.put_jobs.push_back(*moved);
+    reply.outcomes.push_back({id, "deleted", job.owner});
+  }
+  out.reply = std::move(reply);
+  return out;
+}
+
+Outcome Hold(const ClusterState& state, const HoldRequest& req, const Caller& caller) {
+  Outcome out;
+  if (!caller.uid) {
+    out.reply = Err(Code::kPermissionDenied, "holding needs a local connection (ipc://)");
+    return out;
+  }
+  OutcomeReply reply;
+  for (JobId id : req.ids) {
+    auto it = state.jobs.find(id);
+    if (it == state.jobs.end() || IsFinal(it->second.state)) {
+      reply.outcomes.push_back({id, "not_found", ""});
+      continue;
+    }
+    const Job& job = it->second;
+    if (!MayControl(caller, job)) {
+      reply.outcomes.push_back({id, "denied", job.owner});
+      continue;
+    }
+    const JobState target = req.hold ? JobState::kHeld : JobState::kQueued;
+    if (job.state == target) {
+      reply.outcomes.push_back({id, "already", job.owner});
+      continue;
+    }
+    Result<Job> moved = Move(job, req.hold ? JobEvent::kHold : JobEvent::kRelease);
+    if (!moved) {
+      reply.outcomes.push_back({id, "invalid", job.owner});
+      continue;
+    }
+    out.actions.put_jobs.push_back(*moved);
+    reply.outcomes.push_back({id, req.hold ? "held" : "released", job.owner});
+  }
+  out.reply = std::move(reply);
+  return out;
+}
+
+Outcome Nodes(const ClusterState& state) {
+  NodesReply reply;
+  const auto used = UsedByNode(state);
+  for (const auto& [name, node] : state.nodes) {
+    reply.nodes.push_back(node);
+    auto it = used.find(name);
+    reply.used.push_back(it == used.end() ? Resources{} : it->second);
+  }
+  return Outcome{std::move(reply), {}};
+}
+
+// A job the node no longer runs (its attempt was lost) goes back to the queue.
+Job Requeued(const Job& job, const std::string& why) {
+  Result<Job> moved = Move(job, JobEvent::kRequeue);
+  Job out = moved ? *moved : job;
+  out.reason = why;
+  out.cancel_requested = false;
+  return out;
+}
+
+// Brings the scheduler's view of `node` in line with the attempts the node reports.
+// `authoritative` (a registration): attempts the node does not list are lost and
+// requeued. Otherwise (a heartbeat) the start order may still be in flight, so it is
+// sent again; the execd ignores an attempt it has already seen.
+void Reconcile(const ClusterState& state, const std::string& node,
+               const std::vector<RunningAttempt>& reported, bool authoritative, Actions& out) {
+  std::set<std::pair<JobId, int>> listed;
+  for (const RunningAttempt& a : reported) listed.insert({a.job_id, a.attempt});
+  for (JobId id : state.running) {
+    const Job& job = state.jobs.at(id);
+    if (job.node != node || listed.count({job.id, job.attempt})) continue;
+    if (job.cancel_requested) {
+      // Cancelled while the node was away; its process is gone: finish the cancel.
+      Result<Job> moved = Move(job, JobEvent::kCancel);
+      if (moved) out.put_jobs.push_back(*moved);
+    } else if (authoritative) {
+      out.put_jobs.push_back(Requeued(job, "node " + node + " restarted without the job"));
+    } else {
+      out.orders.push_back({node, StartJob{job}});
+    }
+  }
+  // Fencing: an attempt the scheduler does not consider running there is stale.
+  for (const RunningAttempt& a : reported) {
+    auto it = state.jobs.find(a.job_id);
+    const bool current = it != state.jobs.end() && it->second.state == JobState::kRunning &&
+                         it->second.node == node && it->second.attempt == a.attempt;
+    if (!current) out.orders.push_back({node, KillJob{a.job_id, a.attempt}});
+  }
+}
+
+Outcome Register(const ClusterState& state, const RegisterNode& msg, const CoreConfig& config,
+                 TimeMs now) {
+  Outcome out;
+  Node node;
+  node.name = msg.node;
+  node.total = msg.total;
+  node.state = NodeState::kUp;
+  node.last_seen = now;
+  auto it = state.nodes.find(msg.node);
+  if (it == state.nodes.end() || it->second.total != node.total ||
+      it->second.state != node.state) {
+    out.actions.put_nodes.push_back(node);
+  }
+  out.actions.seen_nodes.push_back({msg.node, now});
+  Reconcile(state, msg.node, msg.running, /*authoritative=*/true, out.actions);
+  out.reply = NodeRegistered{config.heartbeat_interval_ms};
+  return out;
+}
+
+Outcome Beat(const ClusterState& state, const Heartbeat& msg, TimeMs now) {
+  Outcome out;
+  auto it = state.nodes.find(msg.node);
+  if (it == state.nodes.end() || it->second.state != NodeState::kUp) {
+    // Unknown, or declared unreachable (its jobs were requeued): it must register again.
+    out.reply = Err(Code::kNotFound, "node " + msg.node + " is not registered");
+    return out;
+  }
+  out.actions.seen_nodes.push_back({msg.node, now});
+  Reconcile(state, msg.node, msg.running, /*authoritative=*/false, out.actions);
+  return out;
+}
+
+Outcome Exit(const ClusterState& state, const JobExit& msg) {
+  Outcome out;
+  // Always acknowledged, so that the execd stops resending; only the attempt that owns
+  // the job may finish it (a stale attempt's late result is ignored).
+  out.reply = ExitAck{msg.job_id, msg.attempt};
+  auto it = state.jobs.find(msg.job_id);
+  if (it == state.jobs.end()) return out;
+  const Job& job = it->second;
+  if (job.state != JobState::kRunning || job.attempt != msg.attempt || job.node != msg.node) {
+    return out;
+  }
+  JobEvent event = JobEvent::kExitOk;
+  if (job.cancel_requested) {
+    event = JobEvent::kCancel;
+  } else if (!msg.failure.empty() || msg.exit_code != 0 || msg.signal != 0) {
+    event = JobEvent::kExitError;
+  }
+  Result<Job> moved = Move(job, event);
+  if (!moved) return out;
+  moved->exit_code = msg.exit_code;
+  moved->exit_signal = msg.signal;
+  moved->end_time = msg.end_time;
+  moved->cpu_ms = msg.cpu_ms;
+  moved->max_rss_kb = msg.max_rss_kb;
+  if (!msg.failure.empty()) {
+    moved->reason = msg.failure;
+  } else if (event == JobEvent::kExitError) {
+    moved->reason = msg.signal != 0 ? "killed by signal " + std::to_string(msg.signal)
+                                    : "exit code " + std::to_string(msg.exit_code);
+  }
+  out.actions.put_jobs.push_back(std::move(*moved));
+  return out;
+}
+
+}  // namespace
+
+void Actions::Append(Actions&& other) {
+  for (Job& j : other.put_jobs) put_jobs.push_back(std::move(j));
+  for (Node& n : other.put_nodes) put_nodes.push_back(std::move(n));
+  if (other.next_job_id) next_job_id = other.next_job_id;
+  for (auto& s : other.seen_nodes) seen_nodes.push_back(std::move(s));
+  for (Order& o : other.orders) orders.push_back(std::move(o));
+}
+
+Outcome HandleClient(const ClusterState& state, const Message& request, const Caller& caller,
+                     TimeMs now) {
+  if (const auto* m = std::get_if<SubmitRequest>(&request)) return Submit(state, *m, caller, now);
+  if (const auto* m = std::get_if<QueryRequest>(&request)) return Query(state, *m);
+  if (const auto* m = std::get_if<CancelRequest>(&request)) return Cancel(state, *m, caller, now);
+  if (const auto* m = std::get_if<HoldRequest>(&request)) return Hold(state, *m, caller);
+  if (std::holds_alternative<NodesRequest>(request)) return Nodes(state);
+  return Outcome{Err(Code::kInvalidArgument,
+                     "'" + std::string(TypeName(request)) + "' is not a request a client may send"),
+                 {}};
+}
+
+Outcome HandleNode(const ClusterState& state, const Message& message, const CoreConfig& config,
+                   TimeMs now) {
+  if (const auto* m = std::get_if<RegisterNode>(&message)) return Register(state, *m, config, now);
+  if (const auto* m = std::get_if<Heartbeat>(&message)) return Beat(state, *m, now);
+  if (const auto* m = std::get_if<JobExit>(&message)) return Exit(state, *m);
+  return Outcome{Err(Code::kInvalidArgument,
+                     "'" + std::string(TypeName(message)) + "' is not a message a node may send"),
+                 {}};
+}
+
+std::map<std::string, Resources> UsedByNode(const ClusterState& state) {
+  std::map<std::string, Resources> used;
+  for (JobId id : state.running) {
+    const Job& job = state.jobs.at(id);
+    used[job.node] += job.spec.request;
+  }
+  return used;
+}
+
+Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) {
+  Actions out;
+  // 1. Nodes silent past the timeout are unreachable; their attempts are lost.
+  std::set<std::string> lost;
+  for (const auto& [name, node] : state.nodes) {
+    if (node.state == NodeState::kUp && now - node.last_seen > config.node_timeout_ms) {
+      Node changed = node;
+      changed.state = NodeState::kUnreachable;
+      out.put_nodes.push_back(changed);
+      lost.insert(name);
+    }
+  }
+  if (!lost.empty()) {
+    for (JobId id : state.running) {
+      const Job& job = state.jobs.at(id);
+      if (!lost.count(job.node)) continue;
+      if (job.cancel_requested) {
+        Result<Job> moved = Move(job, JobEvent::kCancel);
+        if (moved) {
+          moved->end_time = now;
+          out.put_jobs.push_back(*moved);
+        }
+        continue;
+      }
+      out.put_jobs.push_back(Requeued(job, "node " + job.node + " became unreachable"));
+    }
+  }
+
+  // 2. First come, first served: the oldest queued job starts on the first node (by
+  // name) where it fits; when it fits nowhere it waits and so does everything behind it.
+  // (Backfill and priorities replace this order in policies/.)
+  std::map<std::string, Resources> free;
+  for (const auto& [name, node] : state.nodes) {
+    if (node.state == NodeState::kUp && !lost.count(name)) free[name] = node.total;
+  }
+  if (free.empty()) return out;
+  for (const auto& [name, used] : UsedByNode(state)) {
+    if (free.count(name) && !lost.count(name)) free[name] -= used;
+  }
+  // Jobs requeued in step 1 rejoin the queue in id order in the next pass.
+  for (JobId id : state.queued) {
+    const Job& job = state.jobs.at(id);
+    auto fit = std::find_if(free.begin(), free.end(),
+                            [&](const auto& f) { return job.spec.request.Fits(f.second); });
+    if (fit == free.end()) break;
+    Result<Job> moved = Move(job, JobEvent::kStart);
+    if (!moved) continue;
+    moved->attempt = job.attempt + 1;
+    moved->node = fit->first;
+    moved->start_time = now;
+    moved->end_time = 0;
+    moved->exit_code.reset();
+    moved->exit_signal = 0;
+    fit->second -= job.spec.request;
+    out.orders.push_back({fit->first, StartJob{*moved}});
+    out.put_jobs.push_back(std::move(*moved));
+  }
+  return out;
+}
+
+void Install(ClusterState& state, const Actions& actions) {
+  for (const Job& job : actions.put_jobs) {
+    state.queued.erase(job.id);
+    state.held.erase(job.id);
+    state.running.erase(job.id);
+    switch (job.state) {
+      case JobState::kQueued: state.queued.insert(job.id); break;
+      case JobState::kHeld: state.held.insert(job.id); break;
+      case JobState::kRunning: state.running.insert(job.id); break;
+      default: break;
+    }
+    state.jobs[job.id] = job;
+  }
+  for (const Node& node : actions.put_nodes) {
+    TimeMs seen = node.last_seen;
+    auto it = state.nodes.find(node.name);
+    if (it != state.nodes.end()) seen = std::max(seen, it->second.last_seen);
+    state.nodes[node.name] = node;
+    state.nodes[node.name].last_seen = seen;
+  }
+  for (const auto& [name, when] : actions.seen_nodes) {
+    auto it = state.nodes.find(name);
+    if (it != state.nodes.end()) it->second.last_seen = std::max(it->second.last_seen, when);
+  }
+  if (actions.next_job_id) state.next_job_id = std::max(state.next_job_id, *actions.next_job_id);
+}
+
+void Reindex(ClusterState& state) {
+  state.queued.clear();
+  state.held.clear();
+  state.running.clear();
+  for (const auto& [id, job] : state.jobs) {
+    if (job.state == JobState::kQueued) state.queued.insert(id);
+    if (job.state == JobState::kHeld) state.held.insert(id);
+    if (job.state == JobState::kRunning) state.running.insert(id);
+  }
+}
+
+bool IsFinished(const ClusterState& state, JobId id) {
+  auto it = state.jobs.find(id);
+  return it == state.jobs.end() || IsFinal(it->second.state);
+}
+
+}  // namespace corral

@@ -1,0 +1,94 @@
+// The pure scheduling core: the cluster state, and the functions that turn a request
+// or the passage of time into Actions. No I/O, no clock reads, no globals: the server
+// (server.cc) persists the Actions (store.cc), installs them with Install(), and only
+// then sends replies and orders. Tests and the simulator call these directly.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/protocol.h"
+#include "common/status.h"
+#include "common/types.h"
+
+namespace corral {
+
+// Everything the scheduler knows. Only Install() changes it.
+struct ClusterState {
+  std::map<JobId, Job> jobs;  // every job, active and finished
+  std::map<std::string, Node> nodes;
+  JobId next_job_id = 1;
+
+  // Indexes derived from `jobs`, kept by Install(): ids by state, in id order.
+  std::set<JobId> queued;
+  std::set<JobId> held;
+  std::set<JobId> running;
+};
+
+// Settings the core needs (from the scheduler config).
+struct CoreConfig {
+  int64_t heartbeat_interval_ms = 5000;
+  int64_t node_timeout_ms = 30000;
+};
+
+// Who sent a client request. `uid` is set only when the kernel vouched for it (ipc://).
+struct Caller {
+  std::optional<uint32_t> uid;
+  uint32_t gid = 0;
+  std::string user;  // name of uid (resolved by the server)
+  bool IsRoot() const { return uid && *uid == 0; }
+};
+
+// An order for one node's execd.
+struct Order {
+  std::string node;
+  Message message;  // StartJob, KillJob, ExitAck, NodeRegistered or ErrorReply
+};
+
+// The effect of handling one input: records to persist and install, then messages to send.
+struct Actions {
+  std::vector<Job> put_jobs;    // new or changed job records (complete)
+  std::vector<Node> put_nodes;  // new or changed node records
+  std::optional<JobId> next_job_id;
+  std::vector<std::pair<std::string, TimeMs>> seen_nodes;  // last_seen updates, not persisted
+  std::vector<Order> orders;
+
+  bool Persistent() const { return !put_jobs.empty() || !put_nodes.empty() || next_job_id; }
+  void Append(Actions&& other);
+};
+
+struct Outcome {
+  std::optional<Message> reply;  // to the client or node that sent the input
+  Actions actions;
+};
+
+// A client request (submit, query, cancel, hold, nodes). WaitRequest is not handled here:
+// the server parks it and answers from IsFinished().
+Outcome HandleClient(const ClusterState& state, const Message& request, const Caller& caller,
+                     TimeMs now);
+
+// A message from the execd of `node` (register, heartbeat, job_exit).
+Outcome HandleNode(const ClusterState& state, const Message& message, const CoreConfig& config,
+                   TimeMs now);
+
+// The periodic and event-driven decision: mark silent nodes unreachable and requeue
+// their jobs, then start queued jobs first come, first served where they fit.
+Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now);
+
+// Applies records and node sightings to the state and its indexes. Orders are ignored.
+void Install(ClusterState& state, const Actions& actions);
+
+// Rebuilds the indexes of a state loaded from the store.
+void Reindex(ClusterState& state);
+
+// True when the job has reached a final state or does not exist.
+bool IsFinished(const ClusterState& state, JobId id);
+
+// Resources allocated to running jobs, per node name.
+std::map<std::string, Resources> UsedByNode(const ClusterState& state);
+
+}  // namespace corral

@@ -1,0 +1,231 @@
+// SQLite persistence. A job is stored as its complete JSON record (common/protocol.h
+// EncodeJobRecord) beside a few columns for queries; the record is the truth.
+// Durability: WAL with synchronous=FULL, so a committed batch survives power loss,
+// and one fsync is shared by every job in the batch.
+#include "scheduler/store.h"
+
+#include <sqlite3.h>
+
+#include <array>
+
+namespace corral {
+namespace {
+
+// Migration N takes the schema from version N-1 to N. Never edit a released step;
+// add a new one.
+constexpr std::array<const char*, 2> kMigrations = {
+    // 1: jobs and the next job id.
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE jobs(id INTEGER PRIMARY KEY, state TEXT NOT NULL, owner TEXT NOT NULL,"
+    "                  submit_time INTEGER NOT NULL, end_time INTEGER NOT NULL DEFAULT 0,"
+    "                  record TEXT NOT NULL);",
+    // 2: nodes persist, so that a restarted scheduler still refuses requests no node can
+    // ever hold; active jobs are found by state without a full scan.
+    "CREATE TABLE nodes(name TEXT PRIMARY KEY, cores INTEGER NOT NULL,"
+    "                   mem_mb INTEGER NOT NULL, state TEXT NOT NULL);"
+    "CREATE INDEX jobs_by_state ON jobs(state);",
+};
+
+Error SqlError(sqlite3* db, const std::string& what) {
+  return Error(Code::kInternal, what + ": " + sqlite3_errmsg(db));
+}
+
+Status Exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return Error(Code::kInternal, std::string("sqlite: ") + msg);
+  }
+  return OkStatus();
+}
+
+int UserVersion(sqlite3* db) {
+  sqlite3_stmt* st = nullptr;
+  int v = -1;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW) {
+    v = sqlite3_column_int(st, 0);
+  }
+  sqlite3_finalize(st);
+  return v;
+}
+
+std::string Text(sqlite3_stmt* st, int col) {
+  const unsigned char* t = sqlite3_column_text(st, col);
+  return t ? reinterpret_cast<const char*>(t) : "";
+}
+
+}  // namespace
+
+Status Store::MigrateTo(sqlite3* db, int version) {
+  int current = UserVersion(db);
+  if (current < 0) return SqlError(db, "cannot read schema version");
+  if (current > static_cast<int>(kMigrations.size())) {
+    return Error(Code::kFailedPrecondition,
+                 "database schema version " + std::to_string(current) +
+                     " is newer than this Corral understands (" +
+                     std::to_string(kMigrations.size()) + ")");
+  }
+  for (int v = current + 1; v <= version; ++v) {
+    // Each step and its version bump commit together: a crash leaves a whole step or none.
+    std::string sql = std::string("BEGIN IMMEDIATE;") + kMigrations[v - 1] +
+                      "PRAGMA user_version=" + std::to_string(v) + ";COMMIT;";
+    if (Status s = Exec(db, sql.c_str()); !s.ok()) {
+      (void)Exec(db, "ROLLBACK");
+      return Error(Code::kInternal,
+                   "migration to schema version " + std::to_string(v) + " failed: " + s.message());
+    }
+  }
+  return OkStatus();
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+      SQLITE_OK) {
+    Status s = Error(Code::kInternal, path + ": cannot open database: " +
+                                          (db ? sqlite3_errmsg(db) : "out of memory"));
+    sqlite3_close(db);
+    return std::unexpected(s);
+  }
+  std::unique_ptr<Store> store(new Store(db));
+  sqlite3_busy_timeout(db, 5000);
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+    if (Status s = Exec(db, pragma); !s.ok()) {
+      return Error(Code::kInternal, path + ": " + s.message());
+    }
+  }
+  if (Status s = MigrateTo(db, kSchemaVersion); !s.ok()) {
+    return Error(s.code(), path + ": " + s.message());
+  }
+  store->version_ = UserVersion(db);
+  if (Status s = store->Prepare(); !s.ok()) return std::unexpected(s);
+  return store;
+}
+
+Store::~Store() {
+  sqlite3_finalize(put_job_);
+  sqlite3_finalize(put_node_);
+  sqlite3_finalize(put_meta_);
+  sqlite3_close(db_);
+}
+
+Status Store::Prepare() {
+  struct {
+    sqlite3_stmt** stmt;
+    const char* sql;
+  } statements[] = {
+      {&put_job_,
+       "INSERT INTO jobs(id, state, owner, submit_time, end_time, record) VALUES(?,?,?,?,?,?) "
+       "ON CONFLICT(id) DO UPDATE SET state=excluded.state, end_time=excluded.end_time, "
+       "record=excluded.record"},
+      {&put_node_,
+       "INSERT INTO nodes(name, cores, mem_mb, state) VALUES(?,?,?,?) ON CONFLICT(name) DO "
+       "UPDATE SET cores=excluded.cores, mem_mb=excluded.mem_mb, state=excluded.state"},
+      {&put_meta_,
+       "INSERT INTO meta(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET "
+       "value=excluded.value"},
+  };
+  for (auto& s : statements) {
+    if (sqlite3_prepare_v3(db_, s.sql, -1, SQLITE_PREPARE_PERSISTENT, s.stmt, nullptr) !=
+        SQLITE_OK) {
+      return SqlError(db_, "prepare");
+    }
+  }
+  return OkStatus();
+}
+
+Result<ClusterState> Store::Load() {
+  ClusterState state;
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT record FROM jobs ORDER BY id", -1, &st, nullptr) !=
+      SQLITE_OK) {
+    return SqlError(db_, "load jobs");
+  }
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    Result<Job> job = DecodeJobRecord(Text(st, 0));
+    if (!job) {
+      sqlite3_finalize(st);
+      return Error(Code::kInternal, "corrupt job record in database: " + job.error().message());
+    }
+    state.next_job_id = std::max(state.next_job_id, job->id + 1);
+    state.jobs.emplace(job->id, std::move(*job));
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return SqlError(db_, "load jobs");
+
+  if (sqlite3_prepare_v2(db_, "SELECT name, cores, mem_mb, state FROM nodes ORDER BY name", -1,
+                         &st, nullptr) != SQLITE_OK) {
+    return SqlError(db_, "load nodes");
+  }
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    Node node;
+    node.name = Text(st, 0);
+    node.total.cores = sqlite3_column_int(st, 1);
+    node.total.mem_mb = sqlite3_column_int64(st, 2);
+    node.state = NodeStateFromName(Text(st, 3)).value_or(NodeState::kUnreachable);
+    state.nodes.emplace(node.name, std::move(node));
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return SqlError(db_, "load nodes");
+
+  if (sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key='next_job_id'", -1, &st,
+                         nullptr) != SQLITE_OK) {
+    return SqlError(db_, "load meta");
+  }
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    // Ids are never reused, even those of jobs whose rows were removed.
+    state.next_job_id = std::max<JobId>(state.next_job_id, sqlite3_column_int64(st, 0));
+  }
+  sqlite3_finalize(st);
+  Reindex(state);
+  return state;
+}
+
+Status Store::Apply(const Actions& actions) {
+  if (!actions.Persistent()) return OkStatus();
+  if (Status s = Exec(db_, "BEGIN IMMEDIATE"); !s.ok()) return s;
+  auto fail = [&](const std::string& what) {
+    Status s = SqlError(db_, what).status;
+    (void)Exec(db_, "ROLLBACK");
+    return s;
+  };
+  for (const Job& job : actions.put_jobs) {
+    const std::string record = EncodeJobRecord(job);
+    sqlite3_reset(put_job_);
+    sqlite3_bind_int64(put_job_, 1, job.id);
+    sqlite3_bind_text(put_job_, 2, StateName(job.state).data(),
+                      static_cast<int>(StateName(job.state).size()), SQLITE_STATIC);
+    sqlite3_bind_text(put_job_, 3, job.owner.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(put_job_, 4, job.submit_time);
+    sqlite3_bind_int64(put_job_, 5, job.end_time);
+    sqlite3_bind_text(put_job_, 6, record.c_str(), static_cast<int>(record.size()),
+                      SQLITE_TRANSIENT);
+    if (sqlite3_step(put_job_) != SQLITE_DONE) return fail("store job " + std::to_string(job.id));
+  }
+  for (const Node& node : actions.put_nodes) {
+    sqlite3_reset(put_node_);
+    sqlite3_bind_text(put_node_, 1, node.name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(put_node_, 2, node.total.cores);
+    sqlite3_bind_int64(put_node_, 3, node.total.mem_mb);
+    sqlite3_bind_text(put_node_, 4, NodeStateName(node.state).data(), -1, SQLITE_STATIC);
+    if (sqlite3_step(put_node_) != SQLITE_DONE) return fail("store node " + node.name);
+  }
+  if (actions.next_job_id) {
+    sqlite3_reset(put_meta_);
+    sqlite3_bind_text(put_meta_, 1, "next_job_id", -1, SQLITE_STATIC);
+    const std::string v = std::to_string(*actions.next_job_id);
+    sqlite3_bind_text(put_meta_, 2, v.c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(put_meta_) != SQLITE_DONE) return fail("store next job id");
+  }
+  if (Status s = Exec(db_, "COMMIT"); !s.ok()) {
+    (void)Exec(db_, "ROLLBACK");
+    return s;
+  }
+  return OkStatus();
+}
+
+}  // namespace corral

@@ -1,0 +1,334 @@
+// The pure core on small hand-built clusters: submit checks, first come first served,
+// exits, cancel, hold, node loss and requeue, reconciliation and fencing.
+#include <doctest/doctest.h>
+
+#include "builders.h"
+#include "scheduler/core.h"
+
+using namespace corral;
+using namespace corral::testing;
+
+namespace {
+
+// A cluster driven through the core exactly as the server drives it.
+struct Cluster {
+  ClusterState state;
+  CoreConfig config{1000, 3000};
+  TimeMs now = 1000000;
+  std::vector<Order> orders;
+
+  Message Client(const Message& req, const Caller& caller = User()) {
+    Outcome o = HandleClient(state, req, caller, now);
+    Install(state, o.actions);
+    for (Order& order : o.actions.orders) orders.push_back(order);
+    return *o.reply;
+  }
+  std::optional<Message> FromNode(const Message& msg) {
+    Outcome o = HandleNode(state, msg, config, now);
+    Install(state, o.actions);
+    for (Order& order : o.actions.orders) orders.push_back(order);
+    return o.reply;
+  }
+  void Tick() {
+    Actions a = Decide(state, config, now);
+    Install(state, a);
+    for (Order& order : a.orders) orders.push_back(order);
+  }
+  JobId Submit(JobSpec spec, const Caller& caller = User()) {
+    Message m = Client(SubmitRequest{std::move(spec)}, caller);
+    REQUIRE(std::holds_alternative<SubmitReply>(m));
+    return std::get<SubmitReply>(m).id;
+  }
+  void AddNode(const std::string& name, int cores, int64_t mem = 4096) {
+    FromNode(RegisterNode{name, {cores, mem}, {}});
+  }
+  const Job& job(JobId id) { return state.jobs.at(id); }
+  std::vector<Order> TakeOrders() { return std::exchange(orders, {}); }
+};
+
+std::string ErrorOf(const Message& m) {
+  REQUIRE(std::holds_alternative<ErrorReply>(m));
+  return std::get<ErrorReply>(m).message;
+}
+
+}  // namespace
+
+TEST_CASE("core: submit assigns increasing ids and records the kernel's user") {
+  Cluster c;
+  JobId a = c.Submit(Spec());
+  JobId b = c.Submit(Spec(), User(1001, "bob"));
+  CHECK(a == 1);
+  CHECK(b == 2);
+  CHECK(c.job(b).owner == "bob");
+  CHECK(c.job(b).uid == 1001);
+  CHECK(c.job(a).state == JobState::kQueued);
+  CHECK(c.job(a).submit_time == c.now);
+  JobSpec held = Spec();
+  held.hold = true;
+  CHECK(c.job(c.Submit(held)).state == JobState::kHeld);
+}
+
+TEST_CASE("core: a request no node could ever hold is refused with the reason") {
+  Cluster c;
+  c.AddNode("node1", 4, 8192);
+  c.AddNode("node2", 2, 16384);
+  CHECK(ErrorOf(c.Client(SubmitRequest{Spec(8)})) == "no node has 8 cores; largest has 4");
+  CHECK(ErrorOf(c.Client(SubmitRequest{Spec(1, 20000)})).find("largest has 16384") !=
+        std::string::npos);
+  CHECK(ErrorOf(c.Client(SubmitRequest{Spec(4, 16384)})).find("both") != std::string::npos);
+  CHECK(c.state.jobs.empty());
+  CHECK(c.state.next_job_id == 1);  // nothing changed
+}
+
+TEST_CASE("core: unauthenticated callers may look but not submit or cancel") {
+  Cluster c;
+  Caller anonymous;
+  CHECK(ErrorOf(c.Client(SubmitRequest{Spec()}, anonymous)).find("ipc://") != std::string::npos);
+  JobId id = c.Submit(Spec());
+  CHECK(std::holds_alternative<ErrorReply>(c.Client(CancelRequest{{id}, ""}, anonymous)));
+  CHECK(std::holds_alternative<QueryReply>(c.Client(QueryRequest{{}, "", false}, anonymous)));
+}
+
+TEST_CASE("core: invalid specs are refused") {
+  Cluster c;
+  JobSpec s = Spec();
+  s.cwd = "relative";
+  CHECK(ErrorOf(c.Client(SubmitRequest{s})).find("absolute") != std::string::npos);
+  s = Spec(0);
+  CHECK(ErrorOf(c.Client(SubmitRequest{s})).find("at least 1 core") != std::string::npos);
+  s = Spec();
+  s.script.clear();
+  CHECK(ErrorOf(c.Client(SubmitRequest{s})).find("script is empty") != std::string::npos);
+}
+
+TEST_CASE("core: first come, first served, on the first node where the job fits") {
+  Cluster c;
+  c.AddNode("node1", 2);
+  c.AddNode("node2", 4);
+  JobId j1 = c.Submit(Spec(2));
+  JobId j2 = c.Submit(Spec(3));
+  JobId j3 = c.Submit(Spec(2));  // would fit nowhere after j1, j2
+  JobId j4 = c.Submit(Spec(1));  // would fit node2, but FCFS: j3 blocks it
+  c.Tick();
+  CHECK(c.job(j1).node == "node1");
+  CHECK(c.job(j2).node == "node2");
+  CHECK(c.job(j1).attempt == 1);
+  CHECK(c.job(j3).state == JobState::kQueued);
+  CHECK(c.job(j4).state == JobState::kQueued);
+  auto orders = c.TakeOrders();
+  REQUIRE(orders.size() == 2);
+  CHECK(orders[0].node == "node1");
+  CHECK(std::get<StartJob>(orders[0].message).job.id == j1);
+  CHECK(std::get<StartJob>(orders[0].message).job.spec.script.size() > 0);
+
+  // j1 ends: j3 takes node1, j4 still waits for room (node1 full, node2 has 1 free).
+  c.FromNode(JobExit{"node1", j1, 1, 0, 0, c.now, c.now + 5, 10, 100, ""});
+  CHECK(c.job(j1).state == JobState::kCompleted);
+  CHECK(c.job(j1).exit_code == 0);
+  c.Tick();
+  CHECK(c.job(j3).node == "node1");
+  CHECK(c.job(j4).node == "node2");
+}
+
+TEST_CASE("core: memory is matched as well as cores") {
+  Cluster c;
+  c.AddNode("small", 8, 1000);
+  c.AddNode("big", 8, 64000);
+  JobId j = c.Submit(Spec(1, 32000));
+  c.Tick();
+  CHECK(c.job(j).node == "big");
+}
+
+TEST_CASE("core: exits, failures and start failures") {
+  Cluster c;
+  c.AddNode("n", 4);
+  JobId ok = c.Submit(Spec());
+  JobId bad = c.Submit(Spec());
+  JobId sig = c.Submit(Spec());
+  JobId nostart = c.Submit(Spec());
+  c.Tick();
+  auto exit = [&](JobId id, int code, int signal, std::string failure = "") {
+    auto reply = c.FromNode(JobExit{"n", id, 1, code, signal, 1, 2, 3, 4, failure});
+    REQUIRE(reply);
+    CHECK(std::get<ExitAck>(*reply).job_id == id);
+  };
+  exit(ok, 0, 0);
+  exit(bad, 3, 0);
+  exit(sig, 137, 9);
+  exit(nostart, 1, 0, "cannot chdir to /nope: No such file or directory");
+  CHECK(c.job(ok).state == JobState::kCompleted);
+  CHECK(c.job(bad).state == JobState::kFailed);
+  CHECK(c.job(bad).reason == "exit code 3");
+  CHECK(c.job(sig).reason == "killed by signal 9");
+  CHECK(c.job(sig).exit_code == 137);
+  CHECK(c.job(nostart).reason.find("cannot chdir") != std::string::npos);
+  CHECK(c.job(ok).cpu_ms == 3);
+  CHECK(c.job(ok).max_rss_kb == 4);
+}
+
+TEST_CASE("core: a duplicate or stale exit is acknowledged and changes nothing") {
+  Cluster c;
+  c.AddNode("n", 1);
+  JobId id = c.Submit(Spec());
+  c.Tick();
+  c.FromNode(JobExit{"n", id, 1, 0, 0, 1, 2, 0, 0, ""});
+  Job done = c.job(id);
+  auto again = c.FromNode(JobExit{"n", id, 1, 5, 0, 1, 9, 0, 0, ""});
+  REQUIRE(again);
+  CHECK(std::holds_alternative<ExitAck>(*again));
+  CHECK(c.job(id) == done);  // recorded once
+  auto stale = c.FromNode(JobExit{"n", 999, 1, 0, 0, 1, 2, 0, 0, ""});
+  CHECK(std::holds_alternative<ExitAck>(*stale));
+}
+
+TEST_CASE("core: qdel of queued, held and running jobs; others' jobs are denied") {
+  Cluster c;
+  c.AddNode("n", 1);
+  JobId run = c.Submit(Spec());
+  JobId wait = c.Submit(Spec());
+  c.Tick();
+  c.TakeOrders();
+  auto reply = std::get<OutcomeReply>(c.Client(CancelRequest{{run, wait, 77}, ""}));
+  REQUIRE(reply.outcomes.size() == 3);
+  CHECK(reply.outcomes[0].outcome == "registered");
+  CHECK(reply.outcomes[1].outcome == "deleted");
+  CHECK(reply.outcomes[2].outcome == "not_found");
+  CHECK(c.job(wait).state == JobState::kCancelled);
+  // The running job keeps its resources until the node reports the kill.
+  CHECK(c.job(run).state == JobState::kRunning);
+  CHECK(c.job(run).cancel_requested);
+  auto orders = c.TakeOrders();
+  REQUIRE(orders.size() == 1);
+  CHECK(std::get<KillJob>(orders[0].message).job_id == run);
+  c.FromNode(JobExit{"n", run, 1, 137, 9, 1, 2, 0, 0, ""});
+  CHECK(c.job(run).state == JobState::kCancelled);
+  CHECK(c.job(run).exit_code == 137);
+
+  JobId other = c.Submit(Spec(), User(1001, "bob"));
+  auto denied = std::get<OutcomeReply>(c.Client(CancelRequest{{other}, ""}));
+  CHECK(denied.outcomes[0].outcome == "denied");
+  CHECK(c.job(other).state == JobState::kQueued);
+  Caller root = User(0, "root");
+  auto by_root = std::get<OutcomeReply>(c.Client(CancelRequest{{other}, ""}, root));
+  CHECK(by_root.outcomes[0].outcome == "deleted");
+  // A second qdel of a gone job: not_found.
+  auto twice = std::get<OutcomeReply>(c.Client(CancelRequest{{other}, ""}, root));
+  CHECK(twice.outcomes[0].outcome == "not_found");
+}
+
+TEST_CASE("core: qdel -u cancels only that user's active jobs") {
+  Cluster c;
+  JobId a1 = c.Submit(Spec());
+  JobId b1 = c.Submit(Spec(), User(1001, "bob"));
+  JobId a2 = c.Submit(Spec());
+  auto reply = std::get<OutcomeReply>(c.Client(CancelRequest{{}, "alice"}));
+  REQUIRE(reply.outcomes.size() == 2);
+  CHECK(reply.outcomes[0].id == a1);
+  CHECK(reply.outcomes[1].id == a2);
+  CHECK(c.job(b1).state == JobState::kQueued);
+}
+
+TEST_CASE("core: hold and release") {
+  Cluster c;
+  JobId id = c.Submit(Spec());
+  auto held = std::get<OutcomeReply>(c.Client(HoldRequest{{id}, true}));
+  CHECK(held.outcomes[0].outcome == "held");
+  c.AddNode("n", 4);
+  c.Tick();
+  CHECK(c.job(id).state == JobState::kHeld);  // a held job does not start
+  CHECK(std::get<OutcomeReply>(c.Client(HoldRequest{{id}, true})).outcomes[0].outcome ==
+        "already");
+  CHECK(std::get<OutcomeReply>(c.Client(HoldRequest{{id}, false})).outcomes[0].outcome ==
+        "released");
+  c.Tick();
+  CHECK(c.job(id).state == JobState::kRunning);
+  CHECK(std::get<OutcomeReply>(c.Client(HoldRequest{{id}, true})).outcomes[0].outcome ==
+        "invalid");
+}
+
+TEST_CASE("core: a silent node is declared unreachable and its jobs requeued elsewhere") {
+  Cluster c;
+  c.AddNode("node1", 1);
+  JobId id = c.Submit(Spec());
+  c.Tick();
+  CHECK(c.job(id).node == "node1");
+  c.AddNode("node2", 1);
+  c.now += 2000;
+  c.FromNode(Heartbeat{"node2", {}});
+  c.FromNode(Heartbeat{"node1", {{id, 1}}});
+  c.Tick();
+  CHECK(c.state.nodes.at("node1").state == NodeState::kUp);
+  c.now += 2500;  // node1 silent for 2.5 s, node2 speaks
+  c.FromNode(Heartbeat{"node2", {}});
+  c.now += 1000;  // node1 silent for 3.5 s > 3 s timeout
+  c.Tick();
+  CHECK(c.state.nodes.at("node1").state == NodeState::kUnreachable);
+  CHECK(c.job(id).state == JobState::kQueued);
+  CHECK(c.job(id).reason.find("unreachable") != std::string::npos);
+  c.Tick();
+  CHECK(c.job(id).node == "node2");
+  CHECK(c.job(id).attempt == 2);
+
+  // node1 comes back still running attempt 1: it must register again, then the stale
+  // attempt is killed and its late exit ignored.
+  c.TakeOrders();
+  auto reply = c.FromNode(Heartbeat{"node1", {{id, 1}}});
+  REQUIRE(reply);
+  CHECK(std::get<ErrorReply>(*reply).code == Code::kNotFound);
+  c.FromNode(RegisterNode{"node1", {1, 4096}, {{id, 1}}});
+  auto orders = c.TakeOrders();
+  REQUIRE(orders.size() == 1);
+  CHECK(orders[0].node == "node1");
+  CHECK(std::get<KillJob>(orders[0].message).attempt == 1);
+  c.FromNode(JobExit{"node1", id, 1, 137, 9, 1, 2, 0, 0, ""});
+  CHECK(c.job(id).state == JobState::kRunning);
+  c.FromNode(JobExit{"node2", id, 2, 0, 0, 1, 2, 0, 0, ""});
+  CHECK(c.job(id).state == JobState::kCompleted);
+}
+
+TEST_CASE("core: heartbeats re-send start orders that may be in flight; registration requeues") {
+  Cluster c;
+  c.AddNode("n", 2);
+  JobId a = c.Submit(Spec());
+  JobId b = c.Submit(Spec());
+  c.Tick();
+  c.TakeOrders();
+  c.FromNode(Heartbeat{"n", {{a, 1}}});  // b not listed yet
+  auto orders = c.TakeOrders();
+  REQUIRE(orders.size() == 1);
+  CHECK(std::get<StartJob>(orders[0].message).job.id == b);
+  CHECK(c.job(b).state == JobState::kRunning);
+  // The execd restarted (registration lists only a): b's attempt is lost.
+  c.FromNode(RegisterNode{"n", {2, 4096}, {{a, 1}}});
+  CHECK(c.job(b).state == JobState::kQueued);
+  CHECK(c.job(b).reason.find("restarted") != std::string::npos);
+  CHECK(c.job(a).state == JobState::kRunning);
+}
+
+TEST_CASE("core: queries filter by id, user and finished state") {
+  Cluster c;
+  c.AddNode("n", 1);
+  JobId a = c.Submit(Spec());
+  JobId b = c.Submit(Spec(), User(1001, "bob"));
+  c.Tick();
+  c.FromNode(JobExit{"n", a, 1, 0, 0, 1, 2, 0, 0, ""});
+  auto active = std::get<QueryReply>(c.Client(QueryRequest{{}, "", false}));
+  REQUIRE(active.jobs.size() == 1);
+  CHECK(active.jobs[0].id == b);
+  CHECK(active.jobs[0].spec.script.empty());
+  auto all = std::get<QueryReply>(c.Client(QueryRequest{{}, "", true}));
+  CHECK(all.jobs.size() == 2);
+  auto by_id = std::get<QueryReply>(c.Client(QueryRequest{{a, 99}, "", false}));
+  CHECK(by_id.jobs.empty());
+  CHECK(by_id.missing == std::vector<JobId>{a, 99});
+  auto finished = std::get<QueryReply>(c.Client(QueryRequest{{a}, "", true}));
+  CHECK(finished.jobs.at(0).state == JobState::kCompleted);
+  auto bobs = std::get<QueryReply>(c.Client(QueryRequest{{}, "bob", true}));
+  CHECK(bobs.jobs.size() == 1);
+}
+
+TEST_CASE("core: node messages a client sends, and client messages a node sends, are refused") {
+  Cluster c;
+  CHECK(std::holds_alternative<ErrorReply>(c.Client(Heartbeat{"n", {}})));
+  CHECK(std::holds_alternative<ErrorReply>(*c.FromNode(SubmitRequest{Spec()})));
+}
