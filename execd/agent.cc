@@ -1,0 +1,207 @@
+// The execd agent's reactions to scheduler messages, process exits and timers. The
+// scheduler re-sends orders and relies on message order on the one connection: exits go
+// out before the heartbeat that stops listing their attempt.
+#include "execd/agent.h"
+
+#include <algorithm>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace corral {
+
+Agent::Agent(AgentOptions options, Launcher& launcher, LogSink log)
+    : options_(std::move(options)), launcher_(launcher), log_(std::move(log)) {}
+
+RegisterNode Agent::MakeRegister() const {
+  return RegisterNode{options_.node, options_.total, Running()};
+}
+
+std::vector<RunningAttempt> Agent::Running() const {
+  std::vector<RunningAttempt> out;
+  out.reserve(running_.size());
+  for (const auto& [key, attempt] : running_) out.push_back({key.job_id, key.attempt});
+  return out;
+}
+
+std::vector<Message> Agent::Start(TimeMs now) {
+  Log("registering with the scheduler: " + std::to_string(options_.total.cores) + " cores, " +
+      std::to_string(options_.total.mem_mb) + " MiB");
+  registered_ = false;
+  register_tries_ = 1;
+  next_register_ = now + options_.register_retry_ms;
+  return {MakeRegister()};
+}
+
+bool Agent::Seen(const AttemptKey& key) const {
+  return seen_.contains(key) || running_.contains(key) || unacked_.contains(key);
+}
+
+void Agent::Remember(const AttemptKey& key) {
+  if (!seen_.insert(key).second) return;
+  seen_order_.push_back(key);
+  // The oldest are long finished and acknowledged; running and unacked attempts stay
+  // known through running_ and unacked_ even once evicted here.
+  while (seen_order_.size() > options_.seen_limit) {
+    seen_.erase(seen_order_.front());
+    seen_order_.pop_front();
+  }
+}
+
+std::vector<Message> Agent::StartAttempt(const Job& job, TimeMs now) {
+  const AttemptKey key{job.id, job.attempt};
+  if (job.id <= 0 || job.attempt <= 0) {
+    Log("ignoring start of job " + AttemptName(key) + ": invalid job id or attempt");
+    return {};
+  }
+  if (Seen(key)) {
+    // The scheduler re-sends orders until it sees their effect; the first one counts.
+    Log("ignoring repeated start of job " + AttemptName(key));
+    return {};
+  }
+  Remember(key);
+  Result<pid_t> pid = launcher_.Launch(job);
+  if (!pid) {
+    JobExit exit{.node = options_.node,
+                 .job_id = job.id,
+                 .attempt = job.attempt,
+                 .exit_code = 1,
+                 .start_time = now,
+                 .end_time = now,
+                 .failure = pid.error().message()};
+    Log("job " + AttemptName(key) + " could not start: " + exit.failure);
+    unacked_[key] = exit;
+    return {exit};
+  }
+  Attempt attempt;
+  attempt.start_time = now;
+  if (job.spec.h_rt_s > 0) attempt.deadline = now + job.spec.h_rt_s * 1000;
+  running_[key] = attempt;
+  Log("started job " + AttemptName(key) + " pid " + std::to_string(*pid));
+  return {};
+}
+
+std::vector<Message> Agent::OnMessage(const Message& message, TimeMs now) {
+  return std::visit(
+      [&](const auto& m) -> std::vector<Message> {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, NodeRegistered>) {
+          heartbeat_ms_ =
+              m.heartbeat_interval_ms > 0 ? m.heartbeat_interval_ms : options_.default_heartbeat_ms;
+          if (!registered_) {
+            Log("registered; heartbeat every " + std::to_string(heartbeat_ms_) + " ms");
+          }
+          registered_ = true;
+          next_heartbeat_ = now + heartbeat_ms_;
+          return {};
+        } else if constexpr (std::is_same_v<T, StartJob>) {
+          return StartAttempt(m.job, now);
+        } else if constexpr (std::is_same_v<T, KillJob>) {
+          const AttemptKey key{m.job_id, m.attempt};
+          if (running_.contains(key) && launcher_.Kill(key)) {
+            Log("killing job " + AttemptName(key) + " (scheduler order)");
+          } else {
+            Log("ignoring kill of job " + AttemptName(key) + ": not running here");
+          }
+          return {};
+        } else if constexpr (std::is_same_v<T, ExitAck>) {
+          const AttemptKey key{m.job_id, m.attempt};
+          // An ack of an exit already acked (it was re-sent meanwhile) needs nothing.
+          if (unacked_.erase(key) == 0) return {};
+          if (Status s = launcher_.Release(key); !s.ok()) Log(s.message());
+          return {};
+        } else if constexpr (std::is_same_v<T, ErrorReply>) {
+          Log("scheduler error: " + std::string(CodeName(m.code)) + ": " + m.message);
+          // not_found: the scheduler does not know this node (e.g. a fresh database).
+          // While unregistered the retry timer already re-sends, so one re-send suffices.
+          if (m.code == Code::kNotFound && registered_) {
+            Log("scheduler does not know this node; registering again");
+            registered_ = false;
+            register_tries_ = 1;
+            next_register_ = now + options_.register_retry_ms;
+            return {MakeRegister()};
+          }
+          return {};
+        } else {
+          Log("ignoring unexpected '" + std::string(T::kType) + "' message");
+          return {};
+        }
+      },
+      message);
+}
+
+std::vector<Message> Agent::OnExit(const AttemptEnd& end, TimeMs now) {
+  const auto it = running_.find(end.key);
+  if (it == running_.end()) {
+    Log("ignoring exit of job " + AttemptName(end.key) + ": not started by this agent");
+    return {};
+  }
+  JobExit exit{.node = options_.node,
+               .job_id = end.key.job_id,
+               .attempt = end.key.attempt,
+               .exit_code = end.exit_code,
+               .signal = end.signal,
+               .start_time = it->second.start_time,
+               .end_time = now,
+               .cpu_ms = end.cpu_ms,
+               .max_rss_kb = end.max_rss_kb};
+  running_.erase(it);
+  std::string how = end.signal != 0 ? "killed by signal " + std::to_string(end.signal) +
+                                          " (exit code " + std::to_string(end.exit_code) + ")"
+                                    : "exited with code " + std::to_string(end.exit_code);
+  Log("job " + AttemptName(end.key) + " " + how + ", cpu " + std::to_string(end.cpu_ms) +
+      " ms, max rss " + std::to_string(end.max_rss_kb) + " kB");
+  unacked_[end.key] = exit;
+  return {exit};
+}
+
+std::vector<Message> Agent::Tick(TimeMs now) {
+  std::vector<Message> out;
+  for (auto& [key, attempt] : running_) {
+    if (attempt.deadline == 0 || attempt.limit_killed || now < attempt.deadline) continue;
+    // Only the hard limit (h_rt) so far: SIGKILL, reported as signal 9 with no failure
+    // text. Soft limits (s_rt, a warning signal first) come with issue 3.
+    attempt.limit_killed = true;
+    launcher_.Kill(key);
+    Log("killing job " + AttemptName(key) + ": wall-clock limit of " +
+        std::to_string((attempt.deadline - attempt.start_time) / 1000) + " s reached");
+  }
+  // A timer further away than one period means the wall clock stepped back: fire now
+  // rather than stay silent for the size of the step.
+  if (!registered_) {
+    if (now >= next_register_ || next_register_ - now > options_.register_retry_ms) {
+      next_register_ = now + options_.register_retry_ms;
+      // One line, not one per second while the scheduler is down.
+      if (++register_tries_ == 2) {
+        Log("no answer from the scheduler yet; registering again every " +
+            std::to_string(options_.register_retry_ms) + " ms");
+      }
+      out.push_back(MakeRegister());
+    }
+  } else if (now >= next_heartbeat_ || next_heartbeat_ - now > heartbeat_ms_) {
+    next_heartbeat_ = now + heartbeat_ms_;
+    // Exits first: the heartbeat no longer lists their attempts.
+    for (const auto& [key, exit] : unacked_) out.push_back(exit);
+    out.push_back(Heartbeat{options_.node, Running()});
+  }
+  return out;
+}
+
+int64_t Agent::MsUntilTick(TimeMs now) const {
+  const int64_t period = registered_ ? heartbeat_ms_ : options_.register_retry_ms;
+  int64_t wait = (registered_ ? next_heartbeat_ : next_register_) - now;
+  wait = std::min(wait, period);  // a clock stepped back must not stretch the wait
+  for (const auto& [key, attempt] : running_) {
+    if (attempt.deadline != 0 && !attempt.limit_killed)
+      wait = std::min(wait, attempt.deadline - now);
+  }
+  return std::max<int64_t>(wait, 0);
+}
+
+void Agent::Shutdown() {
+  for (const auto& [key, attempt] : running_) {
+    if (launcher_.Kill(key)) Log("killing job " + AttemptName(key) + " (shutdown)");
+  }
+}
+
+}  // namespace corral

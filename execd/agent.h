@@ -1,0 +1,96 @@
+// The execd's protocol state: registration, heartbeats, which attempts run here, exits
+// waiting for the scheduler's ack. No sockets and no clock: the loop in main.cc passes each
+// message and `now` in and sends what comes out; processes are the Launcher's business.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/protocol.h"
+#include "common/types.h"
+#include "execd/launcher.h"
+
+namespace corral {
+
+struct AgentOptions {
+  std::string node;
+  Resources total;                      // what RegisterNode offers
+  int64_t register_retry_ms = 1000;     // RegisterNode is resent this often until answered
+  int64_t default_heartbeat_ms = 5000;  // if NodeRegistered carries no usable interval
+  size_t seen_limit = 100000;           // (job, attempt) pairs remembered against re-sends
+};
+
+// One line per event, without the "corral-execd[node]: " prefix (the sink adds it).
+using LogSink = std::function<void(const std::string&)>;
+
+// Single-threaded. Each call returns the messages to send to the scheduler, in order.
+// `now` is wall-clock time from the loop's Clock; it stamps exits and drives the timers.
+class Agent {
+ public:
+  // `launcher` and `log` must outlive the agent.
+  Agent(AgentOptions options, Launcher& launcher, LogSink log);
+
+  // The first RegisterNode (with the attempts running, none at a fresh start).
+  std::vector<Message> Start(TimeMs now);
+
+  // A message from the scheduler: NodeRegistered, StartJob, KillJob, ExitAck, ErrorReply.
+  // Anything else is logged and ignored.
+  std::vector<Message> OnMessage(const Message& message, TimeMs now);
+
+  // An attempt's process ended (from Launcher::Reap): its JobExit, sent at once and kept
+  // until acknowledged.
+  std::vector<Message> OnExit(const AttemptEnd& end, TimeMs now);
+
+  // Timers: RegisterNode retries, heartbeats (preceded by every unacked exit), and kills of
+  // attempts past their wall-clock limit. Call when MsUntilTick(now) reaches 0; calling
+  // earlier is harmless.
+  std::vector<Message> Tick(TimeMs now);
+
+  // Milliseconds until Tick has something to do (0 = now); the loop's poll timeout.
+  int64_t MsUntilTick(TimeMs now) const;
+
+  // SIGTERM/SIGINT: kills every running attempt's process group. No exits are reported:
+  // the scheduler requeues them when the node registers again.
+  void Shutdown();
+
+  std::vector<RunningAttempt> Running() const;
+  size_t UnackedCount() const { return unacked_.size(); }
+  bool Registered() const { return registered_; }
+
+ private:
+  struct Attempt {
+    TimeMs start_time = 0;
+    TimeMs deadline = 0;  // start + h_rt; 0 = no limit
+    bool limit_killed = false;
+  };
+
+  RegisterNode MakeRegister() const;
+  std::vector<Message> StartAttempt(const Job& job, TimeMs now);
+  bool Seen(const AttemptKey& key) const;
+  void Remember(const AttemptKey& key);
+  void Log(const std::string& line) const { log_(line); }
+
+  AgentOptions options_;
+  Launcher& launcher_;
+  LogSink log_;
+
+  bool registered_ = false;
+  int register_tries_ = 0;  // RegisterNode sent since the last registration was lost
+  TimeMs next_register_ = 0;
+  int64_t heartbeat_ms_ = 0;
+  TimeMs next_heartbeat_ = 0;
+
+  std::map<AttemptKey, Attempt> running_;
+  std::map<AttemptKey, JobExit> unacked_;
+  std::set<AttemptKey> seen_;          // every attempt ordered here, bounded by seen_limit
+  std::deque<AttemptKey> seen_order_;  // oldest first, for eviction
+};
+
+}  // namespace corral

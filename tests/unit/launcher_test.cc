@@ -1,0 +1,304 @@
+// PosixLauncher with real processes (fork, exec, kill, reap) in temporary directories, and
+// the pure Grid Engine rules for output paths and the job environment. Every wait is a
+// poll() timeout bounded by a deadline; no test sleeps.
+#include "execd/launcher.h"
+
+#include <doctest/doctest.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include "common/clock.h"
+
+namespace corral {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kDeadlineMs = 5000;  // far above what any of these jobs needs
+
+// A fresh directory under /tmp, removed with everything in it at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/corral-launcher-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    path_ = tmpl;
+    chmod(path_.c_str(), 0755);  // searchable, as a spool must be when the tests run as root
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void PauseMs(int ms) { poll(nullptr, 0, ms); }
+
+Job MakeJob(JobId id, int attempt, const std::string& name, const std::string& script,
+            const std::string& cwd) {
+  Job job;
+  job.id = id;
+  job.attempt = attempt;
+  job.uid = getuid();
+  job.gid = getgid();
+  job.spec.name = name;
+  job.spec.script = script;
+  job.spec.cwd = cwd;
+  return job;
+}
+
+std::unique_ptr<PosixLauncher> MakeLauncher(const std::string& spool) {
+  Result<std::unique_ptr<PosixLauncher>> launcher =
+      PosixLauncher::Create({spool, JobHost{"node7", "host7.example"}});
+  REQUIRE(launcher.has_value());
+  return std::move(*launcher);
+}
+
+// Reaps until `key` has ended, or gives up at the deadline.
+std::optional<AttemptEnd> WaitForEnd(Launcher& launcher, const AttemptKey& key) {
+  const int64_t deadline = MonotonicNowMs() + kDeadlineMs;
+  while (MonotonicNowMs() < deadline) {
+    for (const AttemptEnd& end : launcher.Reap()) {
+      if (end.key == key) return end;
+    }
+    PauseMs(2);
+  }
+  return std::nullopt;
+}
+
+// True once `pid` is gone or a zombie (this container's init may never reap it).
+bool ProcessDead(pid_t pid) {
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (stat.empty()) return true;
+  const size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() &&
+         (stat[paren + 2] == 'Z' || stat[paren + 2] == 'X');
+}
+
+TEST_CASE("launcher: script gets the Grid Engine environment, default output files, exit code") {
+  TempDir dir;
+  auto launcher = MakeLauncher(dir.path() + "/spool");
+  Job job = MakeJob(42, 2, "envtest",
+                    "#!/bin/sh\n"
+                    "echo JOB_ID=$JOB_ID\n"
+                    "echo JOB_NAME=$JOB_NAME\n"
+                    "echo NSLOTS=$NSLOTS\n"
+                    "echo CORRAL_ATTEMPT=$CORRAL_ATTEMPT\n"
+                    "echo CORRAL_NODE=$CORRAL_NODE\n"
+                    "echo SGE_TASK_ID=$SGE_TASK_ID\n"
+                    "echo SGE_O_WORKDIR=$SGE_O_WORKDIR\n"
+                    "echo PATH=$PATH\n"
+                    "echo PWD=$(pwd)\n"
+                    "echo ARGS=$*\n"
+                    "test -d \"$TMPDIR\" && echo TMPDIR=ok\n"
+                    "echo oops >&2\n"
+                    "exit 3\n",
+                    dir.path());
+  job.spec.request.cores = 4;
+  job.spec.args = {"a", "b"};
+  job.spec.env = {{"SGE_O_WORKDIR", "/submit/dir"}};
+
+  Result<pid_t> pid = launcher->Launch(job);
+  REQUIRE(pid.has_value());
+  CHECK(launcher->RunningCount() == 1);
+  std::optional<AttemptEnd> end = WaitForEnd(*launcher, {42, 2});
+  REQUIRE(end.has_value());
+  CHECK(end->exit_code == 3);
+  CHECK(end->signal == 0);
+  CHECK(launcher->RunningCount() == 0);
+
+  CHECK(ReadFile(dir.path() + "/envtest.o42") ==
+        "JOB_ID=42\nJOB_NAME=envtest\nNSLOTS=4\nCORRAL_ATTEMPT=2\nCORRAL_NODE=node7\n"
+        "SGE_TASK_ID=undefined\nSGE_O_WORKDIR=/submit/dir\n"
+        "PATH=/usr/local/bin:/usr/ucb:/bin:/usr/bin\nPWD=" +
+            dir.path() + "\nARGS=a b\nTMPDIR=ok\n");
+  CHECK(ReadFile(dir.path() + "/envtest.e42") == "oops\n");
+
+  // The spooled script and TMPDIR stay until the exit is acknowledged.
+  const std::string attempt_dir = dir.path() + "/spool/jobs/42.2";
+  CHECK(fs::exists(attempt_dir + "/script"));
+  CHECK(launcher->Release({42, 2}).ok());
+  CHECK_FALSE(fs::exists(attempt_dir));
+}
+
+TEST_CASE("launcher: script without #! runs under /bin/sh; -j y; -o names a directory") {
+  TempDir dir;
+  auto launcher = MakeLauncher(dir.path() + "/spool");
+  fs::create_directory(dir.path() + "/logs");
+  Job job = MakeJob(7, 1, "plain", "echo out\necho err >&2\n", dir.path());
+  job.spec.join = true;
+  job.spec.stdout_path = ":logs";  // DRMAA-style empty host, relative to cwd, a directory
+
+  REQUIRE(launcher->Launch(job).has_value());
+  std::optional<AttemptEnd> end = WaitForEnd(*launcher, {7, 1});
+  REQUIRE(end.has_value());
+  CHECK(end->exit_code == 0);
+  CHECK(ReadFile(dir.path() + "/logs/plain.o7") == "out\nerr\n");
+  CHECK_FALSE(fs::exists(dir.path() + "/plain.e7"));
+  CHECK_FALSE(fs::exists(dir.path() + "/logs/plain.e7"));
+}
+
+TEST_CASE("launcher: binary job is found in the job's PATH") {
+  TempDir dir;
+  auto launcher = MakeLauncher(dir.path() + "/spool");
+  Job job = MakeJob(8, 1, "bin", "", dir.path());
+  job.spec.binary = true;
+  job.spec.args = {"sh", "-c", "echo node=$CORRAL_NODE; exit 5"};
+  job.spec.env = {{"PATH", "/nonexistent:/bin:/usr/bin"}};
+
+  REQUIRE(launcher->Launch(job).has_value());
+  std::optional<AttemptEnd> end = WaitForEnd(*launcher, {8, 1});
+  REQUIRE(end.has_value());
+  CHECK(end->exit_code == 5);
+  CHECK(ReadFile(dir.path() + "/bin.o8") == "node=node7\n");
+}
+
+TEST_CASE("launcher: a missing cwd is a start failure naming the directory") {
+  TempDir dir;
+  auto launcher = MakeLauncher(dir.path() + "/spool");
+  const std::string missing = dir.path() + "/no/such/dir";
+  Job job = MakeJob(9, 1, "badcwd", "#!/bin/sh\nexit 0\n", missing);
+
+  Result<pid_t> pid = launcher->Launch(job);
+  REQUIRE_FALSE(pid.has_value());
+  CHECK(pid.error().message() == "cannot chdir to " + missing + ": No such file or directory");
+  CHECK(launcher->RunningCount() == 0);
+  CHECK(launcher->Reap().empty());
+}
+
+TEST_CASE("launcher: kill takes down the whole process group, reported as 137 / signal 9") {
+  TempDir dir;
+  auto launcher = MakeLauncher(dir.path() + "/spool");
+  const std::string pid_file = dir.path() + "/grandchild.pid";
+  Job job = MakeJob(10, 1, "sleeper",
+                    "#!/bin/sh\nsleep 100 &\necho $! > " + pid_file + ".tmp\nmv " + pid_file +
+                        ".tmp " + pid_file + "\nwait\n",
+                    dir.path());
+
+  REQUIRE(launcher->Launch(job).has_value());
+  const int64_t deadline = MonotonicNowMs() + kDeadlineMs;
+  while (!fs::exists(pid_file) && MonotonicNowMs() < deadline) PauseMs(2);
+  REQUIRE(fs::exists(pid_file));
+  const pid_t grandchild = std::stoi(ReadFile(pid_file));
+  CHECK_FALSE(ProcessDead(grandchild));
+
+  CHECK(launcher->Kill({10, 1}));
+  CHECK_FALSE(launcher->Kill({10, 99}));
+  std::optional<AttemptEnd> end = WaitForEnd(*launcher, {10, 1});
+  REQUIRE(end.has_value());
+  CHECK(end->exit_code == 137);
+  CHECK(end->signal == 9);
+  while (!ProcessDead(grandchild) && MonotonicNowMs() < deadline) PauseMs(2);
+  CHECK(ProcessDead(grandchild));
+}
+
+TEST_CASE("launcher: as root, the job runs as its owner with its own TMPDIR") {
+  if (geteuid() != 0) return;  // switching users needs root
+  TempDir dir;
+  chmod(dir.path().c_str(), 0777);  // nobody writes its output here
+  auto launcher = MakeLauncher(dir.path() + "/spool");
+  Job job = MakeJob(11, 1, "asuser", "#!/bin/sh\nid -u\ntouch \"$TMPDIR/x\" && echo tmp-ok\n",
+                    dir.path());
+  job.uid = 65534;  // nobody
+  job.gid = 65534;
+  job.owner = "nobody";
+
+  REQUIRE(launcher->Launch(job).has_value());
+  std::optional<AttemptEnd> end = WaitForEnd(*launcher, {11, 1});
+  REQUIRE(end.has_value());
+  CHECK(end->exit_code == 0);
+  CHECK(ReadFile(dir.path() + "/asuser.o11") == "65534\ntmp-ok\n");
+}
+
+// ---- pure rules ------------------------------------------------------------------------
+
+TEST_CASE("launcher: output paths follow Grid Engine's rules") {
+  Job job = MakeJob(5, 1, "sim", "", "/work/run");
+  const JobUser user{"alice", "/home/alice", "/bin/bash"};
+  const JobHost host{"n1", "n1.example"};
+  auto no_dirs = [](const std::string&) { return false; };
+  auto out = [&](const std::string& requested) {
+    return ResolveOutputPath(requested, 'o', job, user, host, no_dirs);
+  };
+
+  CHECK(out("") == "/work/run/sim.o5");
+  CHECK(ResolveOutputPath("", 'e', job, user, host, no_dirs) == "/work/run/sim.e5");
+  CHECK(out("log.txt") == "/work/run/log.txt");
+  CHECK(out("/abs/log.txt") == "/abs/log.txt");
+  CHECK(out("logs/") == "/work/run/logs/sim.o5");
+  CHECK(out("host1:/abs/log.txt") == "/abs/log.txt");
+  CHECK(out(":/abs/logs/") == "/abs/logs/sim.o5");
+  CHECK(out("/a:b/c") == "/a:b/c");  // a ':' after a '/' belongs to the file name
+  CHECK(out("$HOME/$JOB_NAME.$JOB_ID.$TASK_ID") == "/home/alice/sim.5.undefined");
+  CHECK(out("/x/$USER-$HOSTNAME") == "/x/alice-n1.example");
+  CHECK(out("/x/$UNKNOWN") == "/x/$UNKNOWN");
+  auto logs_is_dir = [](const std::string& p) { return p == "/work/run/logs"; };
+  CHECK(ResolveOutputPath("logs", 'e', job, user, host, logs_is_dir) == "/work/run/logs/sim.e5");
+
+  job.spec.cwd = "";  // no -cwd: the home directory, as in Grid Engine
+  CHECK(out("") == "/home/alice/sim.o5");
+}
+
+TEST_CASE("launcher: job environment keeps the submit environment and overrides the rest") {
+  Job job = MakeJob(12, 3, "envjob", "", "/w");
+  job.owner = "alice";
+  job.spec.request.cores = 2;
+  job.spec.env = {{"PATH", "/opt/bin:/bin"},
+                  {"SGE_O_HOME", "/home/alice"},
+                  {"JOB_ID", "999"},
+                  {"HOME", "/submit/home"},
+                  {"FOO", "bar"}};
+  const JobHost host{"n1", "n1.example"};
+  const JobFiles files{"/w/envjob.o12", "/w/envjob.o12", "/spool/jobs/12.3/tmp"};
+
+  std::map<std::string, std::string> env =
+      BuildJobEnvironment(job, JobUser{"alice", "/home/alice", "/bin/zsh"}, host, files);
+  CHECK(env["PATH"] == "/opt/bin:/bin");
+  CHECK(env["FOO"] == "bar");
+  CHECK(env["SGE_O_HOME"] == "/home/alice");
+  CHECK(env["JOB_ID"] == "12");
+  CHECK(env["HOME"] == "/home/alice");
+  CHECK(env["USER"] == "alice");
+  CHECK(env["LOGNAME"] == "alice");
+  CHECK(env["SHELL"] == "/bin/zsh");
+  CHECK(env["NSLOTS"] == "2");
+  CHECK(env["NHOSTS"] == "1");
+  CHECK(env["QUEUE"] == "all.q");
+  CHECK(env["HOSTNAME"] == "n1.example");
+  CHECK(env["ENVIRONMENT"] == "BATCH");
+  CHECK(env["TMPDIR"] == "/spool/jobs/12.3/tmp");
+  CHECK(env["SGE_STDERR_PATH"] == "/w/envjob.o12");
+  CHECK(env["CORRAL_NODE"] == "n1");
+  CHECK(env["CORRAL_ATTEMPT"] == "3");
+  CHECK(env["SGE_TASK_STEPSIZE"] == "undefined");
+
+  // Unknown user: names from the submit environment, Grid Engine's default PATH.
+  job.spec.env = {{"USER", "bob"}, {"HOME", "/home/bob"}};
+  env = BuildJobEnvironment(job, JobUser{}, host, files);
+  CHECK(env["USER"] == "bob");
+  CHECK(env["HOME"] == "/home/bob");
+  CHECK(env["SHELL"] == "/bin/sh");
+  CHECK(env["PATH"] == "/usr/local/bin:/usr/ucb:/bin:/usr/bin");
+}
+
+}  // namespace
+}  // namespace corral
