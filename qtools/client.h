@@ -1,0 +1,67 @@
+// The one request/reply library every q-tool uses to talk to the scheduler: a ZeroMQ
+// DEALER socket, a correlation tag per request, bounded waits. It knows nothing of
+// Grid Engine text (sge_format.h) or of argv (qsub_options.h, cli.h).
+#pragma once
+
+#include <csignal>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/protocol.h"
+#include "common/status.h"
+
+namespace zmq {
+class socket_t;
+}
+
+namespace corral {
+
+// Message of the Unavailable status a Call returns when a signal interrupted the wait.
+inline constexpr std::string_view kInterruptedMessage = "interrupted by a signal";
+
+class Client {
+ public:
+  // Connects a DEALER socket (linger 0, immediate) to `endpoint` (ipc://... or tcp://...).
+  // Unavailable at once when an ipc:// socket file does not exist; otherwise ZeroMQ
+  // connects in the background and an absent scheduler shows up in Call.
+  static Result<Client> Connect(const std::string& endpoint);
+  // Connect($CORRAL_SCHEDULER); InvalidArgument naming the fix when the variable is unset.
+  static Result<Client> ConnectFromEnv();
+
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  ~Client();
+
+  // Sends `request` with a fresh tag and waits up to `timeout_ms` for the reply with the
+  // same tag (replies to earlier, abandoned requests are dropped). An ErrorReply becomes
+  // a Status with its code and message. No connection within 5 s: Unavailable "cannot
+  // reach the scheduler at <endpoint> ..."; no answer in time: Unavailable "no answer from
+  // the scheduler at <endpoint> within N s". A signal during the wait (or the flag set by
+  // SetInterruptFlag turning non-zero): Unavailable with kInterruptedMessage. Never throws.
+  Result<Message> Call(const Message& request, int64_t timeout_ms);
+
+  // True when the last Call failed without an answer from the scheduler (timeout,
+  // interruption, socket error), false when the scheduler answered (even with an error).
+  bool transport_failed() const { return transport_failed_; }
+  const std::string& endpoint() const { return endpoint_; }
+
+  // While waiting, Call also checks `*flag` (set by the caller's signal handler) at least
+  // every 200 ms, so a signal that lands between two polls is not missed. Not owned.
+  void SetInterruptFlag(const volatile std::sig_atomic_t* flag) { interrupt_flag_ = flag; }
+
+ private:
+  Client(std::string endpoint, std::unique_ptr<zmq::socket_t> socket);
+  // True once the socket has `events` (ZMQ_POLLIN/POLLOUT), false at `deadline`
+  // (monotonic ms), Unavailable when interrupted or on a socket error.
+  Result<bool> Poll(short events, int64_t deadline);
+
+  std::string endpoint_;
+  std::unique_ptr<zmq::socket_t> socket_;
+  uint64_t next_tag_ = 1;
+  bool transport_failed_ = false;
+  const volatile std::sig_atomic_t* interrupt_flag_ = nullptr;
+};
+
+}  // namespace corral

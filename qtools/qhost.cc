@@ -1,0 +1,57 @@
+// qhost: the execution nodes in Grid Engine's qhost format (or --json), from one
+// NodesRequest. Corral knows each node's cores, memory and allocations, not its load.
+#include "qtools/cli.h"
+#include "qtools/client.h"
+#include "qtools/sge_format.h"
+
+namespace corral {
+namespace {
+
+constexpr std::string_view kUsage = R"(usage: qhost [--json]
+
+Show Corral's execution nodes like Grid Engine's qhost: a header, a "global" line, then
+one line per node:
+  HOSTNAME  node name
+  ARCH      "-" (Corral does not record the architecture)
+  NCPU      cores the node offers (also NCOR, NTHR; NSOC is "-")
+  LOAD      cores allocated to running jobs (Corral does not sample the load average)
+  MEMTOT    memory the node offers;  MEMUSE  memory allocated to running jobs
+  SWAPTO, SWAPUS  0.0
+An unreachable node shows "-" in every column.
+
+options:
+  --json        {"nodes":[{"name","state","total","used","last_seen"}...]}
+  -help, --help this text
+
+exit status: 0 success; 1 bad option or unreachable scheduler.
+
+environment: CORRAL_SCHEDULER  endpoint of the scheduler (set by "corral local env")
+)";
+
+int Run(const std::vector<std::string>& args) {
+  bool json = false;
+  for (const std::string& a : args) {
+    if (cli::IsHelp(a)) {
+      cli::Out(kUsage);
+      return 0;
+    }
+    if (a == "--json" || a == "-json") {
+      json = true;
+    } else {
+      return cli::Fail("qhost", Status(Code::kInvalidArgument, "unknown option '" + a + "'"));
+    }
+  }
+  Result<Client> client = Client::ConnectFromEnv();
+  if (!client) return cli::Fail("qhost", client.error());
+  Result<Message> reply = client->Call(NodesRequest{}, cli::kCallTimeoutMs);
+  if (!reply) return cli::Fail("qhost", reply.error());
+  const auto* nodes = std::get_if<NodesReply>(&*reply);
+  if (nodes == nullptr) return cli::Fail("qhost", Status(Code::kInternal, "unexpected reply"));
+  cli::Out(json ? NodesJson(*nodes) : QhostTable(*nodes));
+  return 0;
+}
+
+}  // namespace
+}  // namespace corral
+
+int main(int argc, char** argv) { return corral::cli::Main("qhost", argc, argv, corral::Run); }

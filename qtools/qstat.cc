@@ -1,0 +1,244 @@
+// qstat: list jobs in Grid Engine's format (sge-compat.md §3): the table of the calling
+// user's pending and running jobs, -u/-s/-q filters, -j detail, and --json on every form.
+#include <algorithm>
+#include <set>
+
+#include "qtools/cli.h"
+#include "qtools/client.h"
+#include "qtools/sge_format.h"
+
+namespace corral {
+namespace {
+
+constexpr std::string_view kUsage =
+    R"(usage: qstat [-u user[,user...]|'*'] [-s states] [-q queue] [--json]
+       qstat -j job_id[,job_id...] [--json]
+
+Show Corral jobs the way Grid Engine's qstat does. Without options: the calling user's
+pending and running jobs, one line each under a two-line header; nothing at all when
+there is none. Finished jobs are not listed (see qacct -j), except with -s z.
+
+options:
+  -u user,...   jobs of these users; '*' for every user (default: the calling user)
+  -s states     p pending (incl. held), r running, h held, z finished, a = pr;
+                letters combine, e.g. -s pr (default), -s hr
+  -q queue      only running jobs of this queue (Corral has one queue, all.q; pending
+                jobs are always shown)
+  -j ids        detail of each job (key: value lines); exit 1 if none exists
+  -g d          accepted (Corral has no array jobs, so the output is unchanged)
+  --json        the same selection as {"jobs":[...]} (docs: job JSON object); with -j
+                finished jobs are included
+  -help, --help this text
+
+columns: job-ID prior name user state submit/start-at queue slots ja-task-ID; states:
+qw pending, hqw held, r running, dr running and being deleted, z finished. The priority
+column is 0.00000 until priority policies exist.
+
+exit status: 0 success (also when nothing is listed); 1 bad option, no job of -j
+exists, or the scheduler cannot be reached.
+
+environment: CORRAL_SCHEDULER  endpoint of the scheduler (set by "corral local env")
+)";
+
+struct StateFilter {
+  bool pending = false;  // qw
+  bool held = false;     // hqw
+  bool running = false;
+  bool finished = false;
+
+  bool Matches(const Job& job) const {
+    switch (job.state) {
+      case JobState::kQueued:
+        return pending;
+      case JobState::kHeld:
+        return held;
+      case JobState::kRunning:
+        return running;
+      default:
+        return finished;
+    }
+  }
+};
+
+Result<StateFilter> ParseStates(std::string_view s) {
+  StateFilter f;
+  for (size_t i = 0; i < s.size(); ++i) {
+    switch (s[i]) {
+      case 'p':
+        f.pending = f.held = true;
+        break;
+      case 'r':
+        f.running = true;
+        break;
+      case 'z':
+        f.finished = true;
+        break;
+      case 'a':
+        f.pending = f.held = f.running = true;
+        break;
+      case 's':
+      case 'S':
+      case 'T':
+      case '+':
+        break;  // Corral never suspends
+      case 'h':
+        f.held = true;
+        if (i + 1 < s.size() &&
+            std::string_view("uosdja").find(s[i + 1]) != std::string_view::npos) {
+          ++i;
+        }
+        break;
+      default:
+        return Error(Code::kInvalidArgument,
+                     "-s " + std::string(s) + ": unknown state letter '" + s[i] + "'");
+    }
+  }
+  return f;
+}
+
+struct Options {
+  std::vector<std::string> users;  // empty = calling user; {"*"} = everybody
+  StateFilter states{true, true, true, false};
+  std::string queue;
+  std::vector<std::string> job_words;  // -j values
+  bool detail = false;
+  bool json = false;
+  bool help = false;
+};
+
+Result<Options> ParseArgs(const std::vector<std::string>& args) {
+  Options o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> Result<std::string> {
+      if (i + 1 >= args.size()) {
+        return Error(Code::kInvalidArgument, "option '" + a + "' needs a value");
+      }
+      return args[++i];
+    };
+    if (cli::IsHelp(a)) {
+      o.help = true;
+    } else if (a == "--json" || a == "-json") {
+      o.json = true;
+    } else if (a == "-u" || a == "-s" || a == "-q" || a == "-j" || a == "-g") {
+      Result<std::string> v = value();
+      if (!v) return std::unexpected(v.error());
+      if (a == "-u") {
+        size_t start = 0;
+        while (start <= v->size()) {
+          size_t comma = v->find(',', start);
+          if (comma == std::string::npos) comma = v->size();
+          if (comma > start) o.users.push_back(v->substr(start, comma - start));
+          start = comma + 1;
+        }
+      } else if (a == "-s") {
+        Result<StateFilter> f = ParseStates(*v);
+        if (!f) return std::unexpected(f.error());
+        o.states = *f;
+      } else if (a == "-q") {
+        o.queue = *v;
+      } else if (a == "-j") {
+        o.detail = true;
+        o.job_words.push_back(*v);
+      } else if (*v != "d") {
+        return Error(Code::kInvalidArgument, "-g " + *v + " is not supported (only -g d)");
+      }
+    } else if (a == "-xml" || a == "-f" || a == "-F" || a == "-r" || a == "-t" || a == "-ext" ||
+               a == "-pri" || a == "-urg" || a == "-explain" || a == "-U" || a == "-l" ||
+               a == "-pe") {
+      return Error(Code::kInvalidArgument, "option '" + a + "' is not supported yet");
+    } else {
+      return Error(Code::kInvalidArgument, "unknown option '" + a + "'");
+    }
+  }
+  return o;
+}
+
+// Running jobs first, then pending, then finished; by id within each (like qstat's
+// running-then-pending listing).
+void Order(std::vector<Job>& jobs) {
+  auto rank = [](const Job& j) {
+    if (j.state == JobState::kRunning) return 0;
+    if (j.state == JobState::kQueued || j.state == JobState::kHeld) return 1;
+    return 2;
+  };
+  std::stable_sort(jobs.begin(), jobs.end(), [&](const Job& a, const Job& b) {
+    return std::pair(rank(a), a.id) < std::pair(rank(b), b.id);
+  });
+}
+
+int Detail(Client& client, const Options& o) {
+  Result<std::vector<JobId>> ids = cli::ParseJobIds(o.job_words);
+  if (!ids) return cli::Fail("qstat", ids.error());
+  QueryRequest query;
+  query.ids = *ids;
+  query.include_finished = o.json;
+  Result<Message> reply = client.Call(query, cli::kCallTimeoutMs);
+  if (!reply) return cli::Fail("qstat", reply.error());
+  const auto* jobs = std::get_if<QueryReply>(&*reply);
+  if (jobs == nullptr) return cli::Fail("qstat", Status(Code::kInternal, "unexpected reply"));
+  std::vector<Job> found;
+  for (const Job& job : jobs->jobs) {
+    // For the text form a finished job "does not exist", as in Grid Engine.
+    if (o.json || !IsFinal(job.state)) found.push_back(job);
+  }
+  std::sort(found.begin(), found.end(), [](const Job& a, const Job& b) { return a.id < b.id; });
+  // Grid Engine fails only when none of the ids exists, and then names them all.
+  if (found.empty()) {
+    if (o.json) cli::Out(JobsJson(found));
+    cli::Err(MissingJobsMessage(*ids));
+    return 1;
+  }
+  if (o.json) {
+    cli::Out(JobsJson(found));
+    return 0;
+  }
+  std::string out;
+  for (const Job& job : found) out += QstatJobDetail(job, cli::GroupName(job.gid));
+  cli::Out(out);
+  return 0;
+}
+
+int List(Client& client, const Options& o) {
+  std::vector<std::string> users = o.users;
+  if (users.empty()) users.push_back(cli::CurrentUser());
+  const bool everybody = std::find(users.begin(), users.end(), "*") != users.end();
+  QueryRequest query;
+  if (!everybody && users.size() == 1) query.user = users[0];
+  query.include_finished = o.states.finished;
+  Result<Message> reply = client.Call(query, cli::kCallTimeoutMs);
+  if (!reply) return cli::Fail("qstat", reply.error());
+  auto* jobs = std::get_if<QueryReply>(&*reply);
+  if (jobs == nullptr) return cli::Fail("qstat", Status(Code::kInternal, "unexpected reply"));
+  const std::set<std::string> wanted(users.begin(), users.end());
+  std::vector<Job> shown;
+  for (Job& job : jobs->jobs) {
+    if (!everybody && !wanted.contains(job.owner)) continue;
+    if (!o.states.Matches(job)) continue;
+    if (!o.queue.empty() && job.state == JobState::kRunning && o.queue != "all.q" &&
+        o.queue != "all.q@" + job.node) {
+      continue;
+    }
+    shown.push_back(std::move(job));
+  }
+  Order(shown);
+  cli::Out(o.json ? JobsJson(shown) : QstatTable(shown));
+  return 0;
+}
+
+int Run(const std::vector<std::string>& args) {
+  Result<Options> o = ParseArgs(args);
+  if (!o) return cli::Fail("qstat", o.error());
+  if (o->help) {
+    cli::Out(kUsage);
+    return 0;
+  }
+  Result<Client> client = Client::ConnectFromEnv();
+  if (!client) return cli::Fail("qstat", client.error());
+  return o->detail ? Detail(*client, *o) : List(*client, *o);
+}
+
+}  // namespace
+}  // namespace corral
+
+int main(int argc, char** argv) { return corral::cli::Main("qstat", argc, argv, corral::Run); }

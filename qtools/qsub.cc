@@ -1,0 +1,228 @@
+// qsub: submit a batch job, Grid Engine compatible (sge-compat.md §2). Parses argv and
+// the script's directives (qsub_options.h), sends one SubmitRequest, prints the id; with
+// -sync y waits for the job and exits with its exit code.
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include "qtools/cli.h"
+#include "qtools/client.h"
+#include "qtools/qsub_options.h"
+
+extern char** environ;
+
+namespace corral {
+namespace {
+
+constexpr std::string_view kUsage = R"(usage: qsub [options] [script [script_args...]]
+       qsub [options] -b y command [args...]
+
+Submit a batch job to Corral. The script is copied at submit time; its lines starting with
+"#$" (or the prefix given by -C) are read as options, as are "#PBS" lines (-N -q -A -l -e
+-o -j -V -v). Command-line options override the script's. Without a script, or with "-",
+the script is read from standard input and the job is named STDIN.
+
+options:
+  -N name             job name (default: the script's file name)
+  -o path, -e path    stdout / stderr file or directory (default NAME.oID / NAME.eID)
+  -j y|n              merge stderr into the stdout file
+  -cwd                run in the current directory (default: $HOME)
+  -wd dir             run in dir
+  -V                  export the whole current environment to the job
+  -v var[=value],...  export these variables
+  -l res=value,...    resources: h_rt=H:M:S|seconds (wall-clock limit), slots=N,
+                      h_vmem|mem_free|h_rss|s_vmem|mem|virtual_free=SIZE (per slot),
+                      s_rt; other names are recorded with a warning
+  -pe name n[-m]      n slots (cores) on one node
+  -h                  submit in the held state (release with qrls)
+  -terse              print only the job id
+  -sync y|n           wait for the job to end and exit with its exit code
+  -b y|n              y: the first word is a command to run, not a script to copy
+  -S shell            interpreter for the script (default: its #! line)
+  -q queue, -P project, -A account
+                      recorded
+  -C prefix           directive prefix (default "#$"; "" disables directives)
+  -clear              forget the options given so far
+  -hold_jid, -notify, -hard, -soft, -r, -m, -M, -p, -R, -w e|w|n, -now, -binding
+                      accepted for compatibility (no effect, or a warning)
+  -help, --help       this text
+
+output: "Your job ID ("NAME") has been submitted" on stdout (-terse: "ID"); warnings
+go to stderr first. With -sync y, "Job ID exited with exit code N." on stderr.
+
+exit status: 0 submitted (with -sync y: the job's exit code; 1 if it never ran or was
+killed by a signal; 130 if interrupted, after deleting the job); 1 bad options,
+unreadable script or job rejected; 25 the scheduler asks to try again later.
+
+environment: CORRAL_SCHEDULER  endpoint of the scheduler (set by "corral local env")
+)";
+
+volatile std::sig_atomic_t g_signal = 0;
+extern "C" void OnSignal(int signo) { g_signal = signo; }
+
+// Reads all of `fd`, at most kMaxScriptBytes + 1 bytes (ParseQsub reports the excess).
+Result<std::string> ReadAll(int fd, const std::string& label) {
+  std::string text;
+  char buf[65536];
+  while (text.size() <= kMaxScriptBytes) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error(Code::kInvalidArgument, "error reading " + label + ": " + std::strerror(errno));
+    }
+    text.append(buf, static_cast<size_t>(n));
+  }
+  return text;
+}
+
+Result<std::string> ReadScript(const QsubCommandLine& cl) {
+  if (cl.binary) return std::string();
+  if (ScriptFromStdin(cl)) return ReadAll(0, "standard input");
+  const int fd = open(cl.script->c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return Error(Code::kInvalidArgument,
+                 "error opening " + *cl.script + ": " + std::strerror(errno));
+  }
+  Result<std::string> text = ReadAll(fd, *cl.script);
+  close(fd);
+  return text;
+}
+
+QsubInput Gather(std::vector<std::string> args, std::string script) {
+  QsubInput in;
+  in.args = std::move(args);
+  in.script_text = std::move(script);
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const char* eq = std::strchr(*e, '=');
+    if (eq != nullptr)
+      in.env.emplace(std::string(*e, static_cast<size_t>(eq - *e)), std::string(eq + 1));
+  }
+  char buf[4096];
+  in.cwd = getcwd(buf, sizeof buf) != nullptr ? buf : "/";
+  auto home = in.env.find("HOME");
+  in.home = home != in.env.end() ? home->second : in.cwd;
+  if (gethostname(buf, sizeof buf) == 0) {
+    buf[sizeof buf - 1] = '\0';
+    in.host = buf;
+  } else {
+    in.host = "localhost";
+  }
+  in.user = cli::CurrentUser();
+  return in;
+}
+
+// "Unable to run job: <reason>.\nExiting." (msg_qsub.h), exit 1, or 25 when the scheduler
+// itself answered "try again later".
+int Rejected(const Status& status, bool from_scheduler) {
+  std::string reason = status.message();
+  while (!reason.empty() && reason.back() == '.') reason.pop_back();
+  cli::Err("Unable to run job: " + reason + ".\nExiting.\n");
+  return from_scheduler && status.code() == Code::kUnavailable ? 25 : 1;
+}
+
+// Grid Engine's report of a finished -sync job (qsub.c report_exit_status).
+int ReportEnd(const Job& job) {
+  const std::string id = std::to_string(job.id);
+  if (!job.exit_code || job.start_time == 0) {
+    cli::Err("Unable to run job " + id + "\n");
+    if (!job.reason.empty()) cli::Err("qsub: " + job.reason + "\n");
+    return 1;
+  }
+  if (job.exit_signal != 0) {
+    const char* abbrev = sigabbrev_np(job.exit_signal);
+    cli::Err("Job " + id + " exited because of signal " +
+             (abbrev != nullptr ? "SIG" + std::string(abbrev) : std::to_string(job.exit_signal)) +
+             "\n");
+    return 1;
+  }
+  cli::Err("Job " + id + " exited with exit code " + std::to_string(*job.exit_code) + ".\n");
+  return *job.exit_code;
+}
+
+int Sync(Client& client, JobId id) {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: the wait in zmq_poll must return EINTR
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  client.SetInterruptFlag(&g_signal);
+
+  int failures = 0;
+  while (true) {
+    WaitRequest wait;
+    wait.ids = {id};
+    wait.timeout_ms = 30000;
+    Result<Message> reply = client.Call(wait, wait.timeout_ms + 10000);
+    if (g_signal != 0) {
+      const int signo = g_signal;
+      g_signal = 0;
+      cli::Err("\nInterrupted!\nPlease wait while qsub shuts down.\n");
+      CancelRequest cancel;
+      cancel.ids = {id};
+      Result<Message> answer = client.Call(cancel, 5000);
+      if (!answer) {
+        cli::Err("qsub: could not delete job " + std::to_string(id) + ": " +
+                 answer.error().message() + "\n");
+      }
+      return 128 + signo;
+    }
+    if (!reply) {
+      // A restarting scheduler loses the wait; ask again a few times before giving up.
+      if (client.transport_failed() && ++failures < 3) continue;
+      cli::Err("Unable to wait for job because of error: " + reply.error().message() +
+               "\nExiting.\n");
+      return 1;
+    }
+    failures = 0;
+    const auto* waited = std::get_if<WaitReply>(&*reply);
+    if (waited == nullptr) return cli::Fail("qsub", Status(Code::kInternal, "unexpected reply"));
+    if (!waited->done) continue;
+    for (const Job& job : waited->jobs) {
+      if (job.id == id) return ReportEnd(job);
+    }
+    cli::Err("No information available on job " + std::to_string(id) + "'s exit status.\n");
+    return 1;
+  }
+}
+
+int Run(const std::vector<std::string>& args) {
+  Result<QsubCommandLine> cl = SplitQsubCommandLine(args);
+  if (!cl) return cli::Fail("qsub", cl.error());
+  if (cl->help) {
+    cli::Out(kUsage);
+    return 0;
+  }
+  Result<std::string> script = ReadScript(*cl);
+  if (!script) return Rejected(script.error(), false);
+  Result<ParsedQsub> parsed = ParseQsub(Gather(args, std::move(*script)));
+  if (!parsed) return cli::Fail("qsub", parsed.error());
+  for (const std::string& warning : parsed->warnings) cli::Err("qsub: warning: " + warning + "\n");
+
+  Result<Client> client = Client::ConnectFromEnv();
+  if (!client) return Rejected(client.error(), false);
+  Result<Message> reply = client->Call(SubmitRequest{std::move(parsed->spec)}, cli::kCallTimeoutMs);
+  if (!reply) return Rejected(reply.error(), !client->transport_failed());
+  const auto* submitted = std::get_if<SubmitReply>(&*reply);
+  if (submitted == nullptr) {
+    return Rejected(Status(Code::kInternal, "unexpected reply from the scheduler"), false);
+  }
+  if (parsed->terse) {
+    cli::Out(std::to_string(submitted->id) + "\n");
+  } else {
+    cli::Out("Your job " + std::to_string(submitted->id) + " (\"" + submitted->name +
+             "\") has been submitted\n");
+  }
+  return parsed->sync ? Sync(*client, submitted->id) : 0;
+}
+
+}  // namespace
+}  // namespace corral
+
+int main(int argc, char** argv) { return corral::cli::Main("qsub", argc, argv, corral::Run); }
