@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs Corral's build dependencies (Debian packages, only those missing) and builds
+# everything into build/ (executables in build/bin/). Safe to run again: it installs
+# nothing when all packages are present and cmake rebuilds only what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Compiler, build tools and the five libraries (ZeroMQ + cppzmq, SQLite, nlohmann/json,
+# yaml-cpp, doctest). The tests and scripts need nothing beyond these and the base system
+# (bash, coreutils, grep, findutils).
+packages=(g++ cmake pkg-config libzmq3-dev cppzmq-dev libsqlite3-dev nlohmann-json3-dev
+          libyaml-cpp-dev doctest-dev)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  if ! dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  echo "setup: installing ${missing[*]}"
+  sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null; then
+      sudo=(sudo)
+    else
+      echo "setup: missing packages (${missing[*]}) and not root, and no sudo to install them" >&2
+      exit 1
+    fi
+  fi
+  "${sudo[@]}" apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    "${missing[@]}"
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j"$(nproc)"
