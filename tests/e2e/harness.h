@@ -1,0 +1,103 @@
+// What end-to-end tests need to run real Corral daemons: temp dirs, processes started
+// and stopped by PID, commands run with captured output, bounded waits, and a
+// TestCluster of one scheduler and N execds on loopback/ipc in a temp dir.
+#pragma once
+
+#include <sys/types.h>
+
+#include <csignal>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/types.h"
+#include "qtools/client.h"
+
+namespace corral::e2e {
+
+// Path of a Corral executable in the build's bin directory.
+std::string Bin(const std::string& name);
+
+// A fresh directory under /tmp (short, so ipc:// paths fit), removed with its contents.
+struct TempDir {
+  TempDir();
+  ~TempDir();
+  std::string path;
+};
+
+// Starts argv[0] (a path) with stdout/stderr appended to `log`, in its own process
+// group, with `env` added to this process's environment. Returns the pid.
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log,
+            const std::map<std::string, std::string>& env = {});
+
+// Sends `sig`, waits up to `timeout_ms` for the process to exit, then SIGKILLs it.
+// Returns the wait status.
+int Stop(pid_t pid, int sig = SIGTERM, int64_t timeout_ms = 10000);
+
+// True while `pid` exists (and is not a zombie of ours: reaped on the way).
+bool Alive(pid_t pid);
+
+struct RunResult {
+  int exit_code = -1;  // -1 if it did not finish in time (then it was killed)
+  std::string out;
+  std::string err;
+};
+// Runs a command to completion (deadline `timeout_ms`), capturing stdout and stderr.
+RunResult Run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+              const std::string& cwd = "", const std::string& stdin_text = "",
+              int64_t timeout_ms = 30000);
+
+// Polls `done` every 20 ms until it is true or `timeout_ms` passes.
+bool WaitUntil(const std::function<bool()>& done, int64_t timeout_ms);
+
+std::string ReadFile(const std::string& path);
+void WriteFile(const std::string& path, const std::string& text, int mode = 0644);
+
+// A free tcp port on 127.0.0.1 (bound and released), so that a restarted scheduler
+// can listen where its execds already connect.
+int FreePort();
+
+struct ClusterOptions {
+  int nodes = 2;
+  int cores = 2;
+  int64_t heartbeat_ms = 500;
+  int64_t node_timeout_ms = 30000;
+};
+
+class TestCluster {
+ public:
+  explicit TestCluster(ClusterOptions options = {});
+  ~TestCluster();  // stops every daemon it started, by pid
+
+  void StartScheduler();
+  void StopScheduler(int sig = SIGTERM);
+  void StartExecd(int k);  // node<k>, k = 1..nodes
+  void StopExecd(int k, int sig = SIGTERM);
+  // Waits until every node is registered and up (REQUIREs it).
+  void WaitForNodes();
+
+  Client Connect();
+  // The environment the q-tools need: CORRAL_SCHEDULER and PATH (bin dir first).
+  std::map<std::string, std::string> Env() const;
+  // Waits (WaitRequest, bounded) until the jobs are finished; returns their records.
+  std::vector<Job> WaitJobs(const std::vector<JobId>& ids, int64_t timeout_ms);
+  // Submits a /bin/sh script through the client library; REQUIREs acceptance.
+  JobId Submit(const std::string& script, const std::string& name, int cores = 1);
+
+  const std::string& dir() const { return dir_.path; }
+  std::string work() const { return dir_.path + "/work"; }
+  std::string ipc() const { return "ipc://" + dir_.path + "/s.sock"; }
+  std::string Logs() const;  // tail of every daemon log, for failure messages
+  pid_t scheduler_pid() const { return scheduler_; }
+
+ private:
+  ClusterOptions options_;
+  TempDir dir_;
+  int port_ = 0;
+  pid_t scheduler_ = 0;
+  std::map<int, pid_t> execds_;
+};
+
+}  // namespace corral::e2e
