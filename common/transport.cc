@@ -1,7 +1,14 @@
 // Peer-credential parsing and the endpoints file (written atomically via rename).
 #include "common/transport.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 
@@ -51,6 +58,23 @@ Result<std::vector<std::string>> ReadEndpointsFile(const std::string& path) {
     if (!line.empty()) out.push_back(line);
   }
   return out;
+}
+
+Result<int> PickFreeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Error(Code::kUnavailable, std::string("socket: ") + strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    Status s = Error(Code::kUnavailable, std::string("bind 127.0.0.1:0: ") + strerror(errno));
+    close(fd);
+    return std::unexpected(s);
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
 }
 
 }  // namespace corral

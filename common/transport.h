@@ -26,4 +26,9 @@ std::optional<PeerCredentials> ParsePeerCredentials(const std::string& peer_addr
 Status WriteEndpointsFile(const std::string& path, const std::vector<std::string>& endpoints);
 Result<std::vector<std::string>> ReadEndpointsFile(const std::string& path);
 
+// A tcp port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+// Local clusters write it into the scheduler's config so that a restarted scheduler
+// listens where its execds already connect.
+Result<int> PickFreeLoopbackPort();
+
 }  // namespace corral

@@ -320,11 +320,15 @@ Status NoCluster(const LocalLayout& l) {
 
 // ---- configuration files -----------------------------------------------------------------
 
-std::string SchedulerYaml(const LocalLayout& l, int64_t heartbeat_ms, int64_t node_timeout_ms) {
+std::string SchedulerYaml(const LocalLayout& l, int port, int64_t heartbeat_ms,
+                          int64_t node_timeout_ms) {
   std::string y;
   y += "# Written by `corral local up --dir " + l.dir + "`; read by\n";
   y += "# corral-scheduler --config " + l.SchedulerConfig() + " (docs/configuration.md).\n";
-  y += "endpoints: [\"tcp://127.0.0.1:*\", " + YamlQuote(l.ClientEndpoint()) + "]\n";
+  // A fixed port, chosen once: a restarted scheduler must listen where the running
+  // execds reconnect, so that restarting it never means restarting them (and their jobs).
+  y += "endpoints: [\"tcp://127.0.0.1:" + std::to_string(port) + "\", " +
+       YamlQuote(l.ClientEndpoint()) + "]\n";
   y += "state_dir: " + YamlQuote(l.StateDir()) + "\n";
   y += "heartbeat_interval: " + SecondsText(heartbeat_ms) + "      # seconds\n";
   y += "node_timeout: " + SecondsText(node_timeout_ms) + "      # seconds\n";
@@ -438,8 +442,8 @@ Result<std::string> StartScheduler(const LocalUpOptions& o, const LocalLayout& l
   }
 }
 
-// Writes execd-nodeK.yaml if missing, or points it at `tcp` when the scheduler moved (a
-// restarted scheduler binds a new port). Sets `moved` in that case.
+// Writes execd-nodeK.yaml if missing, or points it at `tcp` when the scheduler moved (its
+// config was edited to another port). Sets `moved` in that case.
 Status PrepareExecdConfig(const LocalUpOptions& o, const LocalLayout& l, int k,
                           const std::string& tcp, bool& moved) {
   moved = false;
@@ -586,7 +590,10 @@ Status LocalUp(const LocalUpOptions& o, std::ostream& out) {
   }
 
   if (!Exists(l.SchedulerConfig())) {
-    if (Status s = WriteFileAtomic(l.SchedulerConfig(), SchedulerYaml(l, heartbeat, timeout));
+    Result<int> port = PickFreeLoopbackPort();
+    if (!port) return port.error();
+    if (Status s =
+            WriteFileAtomic(l.SchedulerConfig(), SchedulerYaml(l, *port, heartbeat, timeout));
         !s.ok()) {
       return s;
     }

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "common/clock.h"
+#include "common/transport.h"
 
 extern char** environ;
 
@@ -213,17 +214,9 @@ void WriteFile(const std::string& path, const std::string& text, int mode) {
 }
 
 int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
+  Result<int> port = PickFreeLoopbackPort();
+  REQUIRE(port.has_value());
+  return *port;
 }
 
 TestCluster::TestCluster(ClusterOptions options) : options_(options) {
