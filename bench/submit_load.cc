@@ -25,6 +25,7 @@ options:
   --script FILE      job script (default: a script running /bin/true)
   --cwd DIR          working directory of the jobs (default: current directory)
   --acked FILE       append every acknowledged job id to FILE, one per line
+  --hold             submit the jobs held (measures submission alone)
   --timeout-ms MS    wait this long for each reply (default 5000); a request without
                      an answer is counted as not acknowledged and the next one is sent
 )USAGE";
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   std::string cwd = getcwd(cwd_buf, sizeof cwd_buf) ? cwd_buf : "/tmp";
   long count = 1000;
   long timeout_ms = 5000;
+  bool hold = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -57,6 +59,7 @@ int main(int argc, char** argv) {
     } else if (a == "--cwd") cwd = value();
     else if (a == "--acked") acked_path = value();
     else if (a == "--timeout-ms") timeout_ms = std::stol(value());
+    else if (a == "--hold") hold = true;
     else if (a == "-h" || a == "--help") {
       std::cout << kUsage;
       return 0;
@@ -75,6 +78,7 @@ int main(int argc, char** argv) {
   spec.script = script;
   spec.cwd = cwd;
   spec.request = {1, 0};
+  spec.hold = hold;
   long ok = 0;
   const corral::TimeMs start = corral::MonotonicNowMs();
   for (long i = 0; i < count; ++i) {
