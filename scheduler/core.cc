@@ -23,6 +23,30 @@ bool MayControl(const Caller& caller, const Job& job) {
   return caller.IsRoot() || (caller.uid && *caller.uid == job.uid);
 }
 
+// The active job `id` if `caller` may change it; otherwise the reason goes into `reply`
+// ("not_found": unknown or already finished, as Grid Engine says; "denied") and null.
+const Job* Controllable(const ClusterState& state, JobId id, const Caller& caller,
+                        OutcomeReply& reply) {
+  auto it = state.jobs.find(id);
+  if (it == state.jobs.end() || IsFinal(it->second.state)) {
+    reply.outcomes.push_back({id, "not_found", ""});
+    return nullptr;
+  }
+  if (!MayControl(caller, it->second)) {
+    reply.outcomes.push_back({id, "denied", it->second.owner});
+    return nullptr;
+  }
+  return &it->second;
+}
+
+// Changing anything needs a caller the kernel vouched for (the ipc:// endpoint).
+std::optional<Message> RefuseUnlessLocal(const Caller& caller, const std::string& what) {
+  if (caller.uid) return std::nullopt;
+  return Err(Code::kPermissionDenied,
+             what + " needs a local connection (ipc://) on the scheduler's host; "
+                    "authenticated remote clients are not supported yet");
+}
+
 // Why a request can never run on any node, or "" if some node could hold it.
 std::string NeverFits(const ClusterState& state, const Resources& request) {
   if (state.nodes.empty()) return "";  // no node has registered yet: nothing to judge by
@@ -66,12 +90,7 @@ Status ValidateSpec(const JobSpec& spec) {
 Outcome Submit(const ClusterState& state, const SubmitRequest& req, const Caller& caller,
                TimeMs now) {
   Outcome out;
-  if (!caller.uid) {
-    out.reply = Err(Code::kPermissionDenied,
-                    "submitting needs a local connection (ipc://) on the scheduler's host; "
-                    "authenticated remote clients are not supported yet");
-    return out;
-  }
+  if ((out.reply = RefuseUnlessLocal(caller, "submitting"))) return out;
   if (Status s = ValidateSpec(req.spec); !s.ok()) {
     out.reply = Err(s.code(), s.message());
     return out;
@@ -150,22 +169,12 @@ std::vector<JobId> Targets(const ClusterState& state, const std::vector<JobId>& 
 Outcome Cancel(const ClusterState& state, const CancelRequest& req, const Caller& caller,
                TimeMs now) {
   Outcome out;
-  if (!caller.uid) {
-    out.reply = Err(Code::kPermissionDenied, "cancelling needs a local connection (ipc://)");
-    return out;
-  }
+  if ((out.reply = RefuseUnlessLocal(caller, "cancelling"))) return out;
   OutcomeReply reply;
   for (JobId id : Targets(state, req.ids, req.user)) {
-    auto it = state.jobs.find(id);
-    if (it == state.jobs.end() || IsFinal(it->second.state)) {
-      reply.outcomes.push_back({id, "not_found", ""});
-      continue;
-    }
-    const Job& job = it->second;
-    if (!MayControl(caller, job)) {
-      reply.outcomes.push_back({id, "denied", job.owner});
-      continue;
-    }
+    const Job* found = Controllable(state, id, caller, reply);
+    if (found == nullptr) continue;
+    const Job& job = *found;
     if (job.state == JobState::kRunning) {
       // The job stays running (and keeps its resources) until the node reports the exit.
       Job changed = job;
@@ -192,22 +201,12 @@ Outcome Cancel(const ClusterState& state, const CancelRequest& req, const Caller
 
 Outcome Hold(const ClusterState& state, const HoldRequest& req, const Caller& caller) {
   Outcome out;
-  if (!caller.uid) {
-    out.reply = Err(Code::kPermissionDenied, "holding needs a local connection (ipc://)");
-    return out;
-  }
+  if ((out.reply = RefuseUnlessLocal(caller, "holding or releasing"))) return out;
   OutcomeReply reply;
   for (JobId id : req.ids) {
-    auto it = state.jobs.find(id);
-    if (it == state.jobs.end() || IsFinal(it->second.state)) {
-      reply.outcomes.push_back({id, "not_found", ""});
-      continue;
-    }
-    const Job& job = it->second;
-    if (!MayControl(caller, job)) {
-      reply.outcomes.push_back({id, "denied", job.owner});
-      continue;
-    }
+    const Job* found = Controllable(state, id, caller, reply);
+    if (found == nullptr) continue;
+    const Job& job = *found;
     const JobState target = req.hold ? JobState::kHeld : JobState::kQueued;
     if (job.state == target) {
       reply.outcomes.push_back({id, "already", job.owner});
