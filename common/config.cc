@@ -149,6 +149,10 @@ Result<SchedulerConfig> ParseSchedulerConfig(const std::string& yaml, const std:
        [&c](const YAML::Node& v, const std::string& where) {
          return PositiveInt(v, where, c.max_batch);
        }},
+      {"max_attempts",
+       [&c](const YAML::Node& v, const std::string& where) {
+         return PositiveInt(v, where, c.max_attempts);
+       }},
   };
   if (Status s = ApplyKeys(yaml, origin, keys); !s.ok()) return std::unexpected(s);
   if (c.state_dir.empty()) return Error(Code::kInvalidArgument, origin + ": state_dir is required");

@@ -23,6 +23,7 @@ struct SchedulerConfig {
   int64_t heartbeat_interval_ms = 5000;  // told to execds at registration
   int64_t node_timeout_ms = 30000;       // a node silent this long is unreachable
   int max_batch = 4096;                  // most messages handled per group commit
+  int max_attempts = 3;                  // dispatches per job (node failures); qsub can override
 };
 
 struct ExecdConfig {

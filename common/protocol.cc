@@ -37,9 +37,31 @@ json SpecJson(const JobSpec& s, bool with_script) {
             {"hold", s.hold},
             {"queue", s.queue},
             {"project", s.project},
-            {"other_resources", s.other_resources}};
+            {"other_resources", s.other_resources},
+            {"rerunnable", s.rerunnable},
+            {"max_attempts", s.max_attempts}};
   if (with_script) j["script"] = s.script;
   return j;
+}
+
+json AttemptsJson(const std::vector<Attempt>& attempts) {
+  json a = json::array();
+  for (const Attempt& at : attempts) {
+    a.push_back({{"attempt", at.number},
+                 {"node", at.node},
+                 {"start_time", TimeJson(at.start_time)},
+                 {"end_time", TimeJson(at.end_time)},
+                 {"exit_reason", at.exit_reason}});
+  }
+  return a;
+}
+
+// exit_reason of a finished job: why it ended; null while it is not finished.
+json FinalReason(const Job& job) {
+  if (!IsFinal(job.state)) return nullptr;
+  if (!job.reason.empty()) return job.reason;
+  if (!job.attempts.empty()) return job.attempts.back().exit_reason;
+  return "";
 }
 
 // The documented job object (docs/json.md). Times in seconds since the epoch.
@@ -61,6 +83,8 @@ json JobJson(const Job& job, bool with_script) {
             {"max_rss_kb", job.max_rss_kb},
             {"reason", job.reason},
             {"cancel_requested", job.cancel_requested},
+            {"exit_reason", FinalReason(job)},
+            {"attempts", AttemptsJson(job.attempts)},
             {"spec", SpecJson(job.spec, with_script)}};
   return j;
 }
@@ -69,6 +93,7 @@ json NodeJson(const Node& n) {
   return {{"name", n.name},
           {"total", ResourcesJson(n.total)},
           {"state", NodeStateName(n.state)},
+          {"enabled", n.enabled},
           {"last_seen", TimeJson(n.last_seen)}};
 }
 
@@ -109,6 +134,7 @@ json Body(const NodesReply& m) {
   for (const Resources& r : m.used) used.push_back(ResourcesJson(r));
   return {{"nodes", nodes}, {"used", used}};
 }
+json Body(const NodeAdminRequest& m) { return {{"node", m.node}, {"enable", m.enable}}; }
 json Body(const ErrorReply& m) { return {{"code", CodeName(m.code)}, {"message", m.message}}; }
 json Body(const RegisterNode& m) {
   return {{"node", m.node}, {"total", ResourcesJson(m.total)}, {"running", AttemptsJson(m.running)}};
@@ -119,7 +145,7 @@ json Body(const JobExit& m) {
   return {{"node", m.node},         {"job_id", m.job_id},         {"attempt", m.attempt},
           {"exit_code", m.exit_code}, {"signal", m.signal},       {"start_time", m.start_time},
           {"end_time", m.end_time}, {"cpu_ms", m.cpu_ms},         {"max_rss_kb", m.max_rss_kb},
-          {"failure", m.failure}};
+          {"failure", m.failure},       {"reason", m.reason}};
 }
 json Body(const ExitAck& m) { return {{"job_id", m.job_id}, {"attempt", m.attempt}}; }
 // The complete record: script included and times kept as integer milliseconds, so that
@@ -129,6 +155,10 @@ json RecordJson(const Job& job) {
   j["submit_time"] = job.submit_time;
   j["start_time"] = job.start_time;
   j["end_time"] = job.end_time;
+  for (size_t i = 0; i < job.attempts.size(); ++i) {
+    j["attempts"][i]["start_time"] = job.attempts[i].start_time;
+    j["attempts"][i]["end_time"] = job.attempts[i].end_time;
+  }
   return j;
 }
 
@@ -276,6 +306,8 @@ void ReadSpec(Reader& r, JobSpec& s, bool with_script) {
   r.Str("queue", s.queue, false);
   r.Str("project", s.project, false);
   r.StringMap("other_resources", s.other_resources, false);
+  r.Bool("rerunnable", s.rerunnable, false);
+  r.Int64("max_attempts", s.max_attempts, false, 0, 1000);
   if (s.script.size() > kMaxScriptBytes) r.Fail("spec.script", "is larger than 4 MiB");
 }
 
@@ -313,6 +345,20 @@ void ReadJob(Reader& r, Job& job, bool with_script, bool millis) {
   r.Int64("max_rss_kb", job.max_rss_kb, false);
   r.Str("reason", job.reason, false);
   r.Bool("cancel_requested", job.cancel_requested, false);
+  r.Array("attempts", [&](Reader& ra) {
+    Attempt at;
+    ra.Int64("attempt", at.number, true, 1, 1 << 30);
+    ra.Str("node", at.node);
+    if (millis) {
+      ra.Int64("start_time", at.start_time);
+      ra.Int64("end_time", at.end_time);
+    } else {
+      ra.Seconds("start_time", at.start_time);
+      ra.Seconds("end_time", at.end_time);
+    }
+    ra.Str("exit_reason", at.exit_reason);
+    job.attempts.push_back(std::move(at));
+  }, false);
   r.Object("spec", [&](Reader& rs) { ReadSpec(rs, job.spec, with_script); });
   // The job name lives at the top level of the documented object as well as in spec.
 }
@@ -389,6 +435,7 @@ void ReadBody(Reader& r, NodesReply& m) {
       rn.Fail("state", "is not a node state: '" + state + "'");
     }
     rn.Seconds("last_seen", n.last_seen);
+    rn.Bool("enabled", n.enabled, false);
     m.nodes.push_back(std::move(n));
   });
   r.Array("used", [&](Reader& ru) {
@@ -396,6 +443,11 @@ void ReadBody(Reader& r, NodesReply& m) {
     ReadResources(ru, res);
     m.used.push_back(res);
   });
+}
+void ReadBody(Reader& r, NodeAdminRequest& m) {
+  r.Str("node", m.node);
+  r.Bool("enable", m.enable);
+  if (r.ok() && m.node.empty()) r.Fail("node", "must not be empty");
 }
 void ReadBody(Reader& r, ErrorReply& m) {
   std::string code;
@@ -427,6 +479,7 @@ void ReadBody(Reader& r, JobExit& m) {
   r.Int64("cpu_ms", m.cpu_ms);
   r.Int64("max_rss_kb", m.max_rss_kb);
   r.Str("failure", m.failure);
+  r.Str("reason", m.reason, false);
 }
 void ReadBody(Reader& r, ExitAck& m) {
   r.Int64("job_id", m.job_id, true, 1);

@@ -96,6 +96,14 @@ struct NodesReply {
   std::vector<Resources> used;  // parallel to nodes: allocated to running jobs
 };
 
+// qmod -d / -e: disable (drain) or enable a node. Admins (uid 0) only. Answered with a
+// NodesReply holding the changed node.
+struct NodeAdminRequest {
+  static constexpr std::string_view kType = "node_admin";
+  std::string node;
+  bool enable = true;
+};
+
 // Any request can be answered with an error instead of its reply.
 struct ErrorReply {
   static constexpr std::string_view kType = "error";
@@ -140,6 +148,7 @@ struct JobExit {
   int64_t cpu_ms = 0;
   int64_t max_rss_kb = 0;
   std::string failure;  // non-empty: the job could not be started, and why
+  std::string reason;   // non-empty: why the node ended it ("wall time exceeded", ...)
 };
 struct ExitAck {
   static constexpr std::string_view kType = "exit_ack";
@@ -160,7 +169,8 @@ struct KillJob {
 
 using Message =
     std::variant<SubmitRequest, SubmitReply, QueryRequest, QueryReply, CancelRequest, HoldRequest,
-                 OutcomeReply, WaitRequest, WaitReply, NodesRequest, NodesReply, ErrorReply,
+                 OutcomeReply, WaitRequest, WaitReply, NodesRequest, NodesReply, NodeAdminRequest,
+                 ErrorReply,
                  RegisterNode, NodeRegistered, Heartbeat, JobExit, ExitAck, StartJob, KillJob>;
 
 // A decoded message and the client's correlation tag, echoed in the reply.

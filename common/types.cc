@@ -7,6 +7,12 @@ std::string_view NodeStateName(NodeState state) {
   return state == NodeState::kUp ? "up" : "unreachable";
 }
 
+std::string_view NodeDisplayState(const Node& node, int running_cores) {
+  if (node.state == NodeState::kUnreachable) return "unreachable";
+  if (!node.enabled) return running_cores > 0 ? "draining" : "down";
+  return "up";
+}
+
 std::optional<NodeState> NodeStateFromName(std::string_view name) {
   if (name == "up") return NodeState::kUp;
   if (name == "unreachable") return NodeState::kUnreachable;

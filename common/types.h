@@ -53,8 +53,21 @@ struct JobSpec {
   std::string queue;               // -q, recorded
   std::string project;             // -P / -A, recorded
   std::map<std::string, std::string> other_resources;  // -l names Corral does not know, recorded
+  bool rerunnable = true;          // -r y|n: may run again after its node failed
+  int max_attempts = 0;            // --max-attempts: dispatches allowed; 0 = scheduler default
 
   bool operator==(const JobSpec&) const = default;
+};
+
+// One dispatch of a job to a node. A job's attempts are numbered from 1.
+struct Attempt {
+  int number = 0;
+  std::string node;
+  TimeMs start_time = 0;
+  TimeMs end_time = 0;      // 0 while it runs
+  std::string exit_reason;  // "exited with code 0", "killed by signal 9", "node failed", ...
+
+  bool operator==(const Attempt&) const = default;
 };
 
 // A job as the scheduler tracks it. Only the core changes `state`, and only via Next().
@@ -76,6 +89,7 @@ struct Job {
   int64_t max_rss_kb = 0;        // peak resident set of the last attempt
   std::string reason;            // why the job failed or was cancelled; empty otherwise
   bool cancel_requested = false; // qdel of a running job: kill sent, exit not yet seen
+  std::vector<Attempt> attempts; // every dispatch, oldest first; the last is the current one
 
   bool operator==(const Job&) const = default;
 };
@@ -87,11 +101,15 @@ struct Node {
   Resources total;       // what the node offers
   NodeState state = NodeState::kUp;
   TimeMs last_seen = 0;  // last message from the node's execd
+  bool enabled = true;   // false after `qmod -d`: running jobs finish, no new ones start
 
   bool operator==(const Node&) const = default;
 };
 
 std::string_view NodeStateName(NodeState state);  // "up", "unreachable"
+// What qhost shows: "unreachable"; for a node disabled by qmod -d, "draining" while jobs
+// still run there and "down" once none do; else "up".
+std::string_view NodeDisplayState(const Node& node, int running_cores);
 std::optional<NodeState> NodeStateFromName(std::string_view name);
 
 }  // namespace corral

@@ -1,5 +1,6 @@
 // qhost: the execution nodes in Grid Engine's qhost format (or --json), from one
 // NodesRequest. Corral knows each node's cores, memory and allocations, not its load.
+#include "common/clock.h"
 #include "qtools/cli.h"
 #include "qtools/client.h"
 #include "qtools/sge_format.h"
@@ -17,10 +18,14 @@ one line per node:
   LOAD      cores allocated to running jobs (Corral does not sample the load average)
   MEMTOT    memory the node offers;  MEMUSE  memory allocated to running jobs
   SWAPTO, SWAPUS  0.0
-An unreachable node shows "-" in every column.
+  STATE     up; draining (disabled by qmod -d, jobs still running); down (disabled,
+            idle); unreachable (silent longer than the scheduler's node_timeout)
+  SEEN      time since the node's execd was last heard from
+An unreachable node shows "-" in the resource columns.
 
 options:
-  --json        {"nodes":[{"name","state","total","used","last_seen"}...]}
+  --json        {"nodes":[{"name","state","reachable","enabled","total","used",
+                "last_seen","heartbeat_age_s"}...]}
   -help, --help this text
 
 exit status: 0 success; 1 bad option or unreachable scheduler.
@@ -47,7 +52,8 @@ int Run(const std::vector<std::string>& args) {
   if (!reply) return cli::Fail("qhost", reply.error());
   const auto* nodes = std::get_if<NodesReply>(&*reply);
   if (nodes == nullptr) return cli::Fail("qhost", Status(Code::kInternal, "unexpected reply"));
-  cli::Out(json ? NodesJson(*nodes) : QhostTable(*nodes));
+  const TimeMs now = SystemClock().Now();
+  cli::Out(json ? NodesJson(*nodes, now) : QhostTable(*nodes, now));
   return 0;
 }
 

@@ -48,7 +48,11 @@ options:
                       recorded
   -C prefix           directive prefix (default "#$"; "" disables directives)
   -clear              forget the options given so far
-  -hold_jid, -notify, -hard, -soft, -r, -m, -M, -p, -R, -w e|w|n, -now, -binding
+  -r y|n              rerunnable (default y): after its node fails the job is requeued;
+                      with n it fails with reason "node failed"
+  --max-attempts N    dispatches allowed after node failures (default: the scheduler's
+                      max_attempts); the job keeps its id, qstat -j lists every attempt
+  -hold_jid, -notify, -hard, -soft, -m, -M, -p, -R, -w e|w|n, -now, -binding
                       accepted for compatibility (no effect, or a warning)
   -help, --help       this text
 

@@ -34,7 +34,7 @@ constexpr OptionDef kOptions[] = {
     {"-M", Arity::kOne},       {"-p", Arity::kOne},        {"-R", Arity::kOne},
     {"-w", Arity::kOne},       {"-now", Arity::kOne},      {"-binding", Arity::kBinding},
     {"-clear", Arity::kNone},  {"-C", Arity::kOne},        {"-help", Arity::kNone},
-    {"-t", Arity::kOne},       {"-@", Arity::kOne},
+    {"-t", Arity::kOne},       {"-@", Arity::kOne},        {"--max-attempts", Arity::kOne},
 };
 
 // Options of the PBS dialect honoured in `#PBS` lines.
@@ -294,7 +294,20 @@ Status Apply(const QsubOption& opt, State& st, Context& ctx, const std::string& 
     Result<bool> b = YesNo(opt, where);
     if (!b) return b.error();
     st.sync = *b;
-  } else if (n == "-b" || n == "-r" || n == "-R") {
+  } else if (n == "-r") {
+    // Rerunnable: may the job run again after its node failed? (default yes)
+    Result<bool> b = YesNo(opt, where);
+    if (!b) return b.error();
+    st.spec.rerunnable = *b;
+  } else if (n == "--max-attempts") {
+    int64_t attempts = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), attempts);
+    if (ec != std::errc() || p != v.data() + v.size() || attempts < 1 || attempts > 1000) {
+      return Error(Code::kInvalidArgument,
+                   where + "--max-attempts " + Quote(v) + ": must be a number from 1 to 1000");
+    }
+    st.spec.max_attempts = static_cast<int>(attempts);
+  } else if (n == "-b" || n == "-R") {
     // -b was decided from argv (it says whether to read the script); here only checked.
     Result<bool> b = YesNo(opt, where);
     if (!b) return b.error();

@@ -134,6 +134,18 @@ std::string QstatTable(std::span<const Job> jobs) {
   return out;
 }
 
+std::vector<std::string> AttemptLines(const Job& job) {
+  std::vector<std::string> lines;
+  for (const Attempt& a : job.attempts) {
+    std::string text = "node=" + a.node + " start=" + FormatCtime(a.start_time);
+    text += " end=" + (a.end_time != 0 ? FormatCtime(a.end_time) : std::string("-"));
+    if (!a.exit_reason.empty()) text += " reason=" + a.exit_reason;
+    lines.push_back(Printf("%-28s", ("corral_attempt " + std::to_string(a.number) + ":").c_str()) +
+                    text);
+  }
+  return lines;
+}
+
 std::string QstatJobDetail(const Job& job, std::string_view group) {
   const JobSpec& spec = job.spec;
   auto env = [&](const char* var) -> const std::string* {
@@ -206,6 +218,7 @@ std::string QstatJobDetail(const Job& job, std::string_view group) {
   if (job.exit_signal != 0) Key(out, "corral_exit_signal", std::to_string(job.exit_signal));
   if (job.cancel_requested) Key(out, "corral_cancel_requested", "true");
   if (!job.reason.empty()) Key(out, "corral_reason", job.reason);
+  for (const std::string& line : AttemptLines(job)) out += line + "\n";
   return out;
 }
 
@@ -320,33 +333,51 @@ std::string QacctJob(const Job& job, std::string_view group) {
   out += AcctKey("iow") + "0.000s\n";
   out += AcctKey("maxvmem") + "0.000B\n";
   out += AcctKey("arid") + "undefined\n";
+  // Corral: every attempt of the job (node failures keep the job id; each run is listed).
+  for (const std::string& line : AttemptLines(job)) out += line + "\n";
   return out;
 }
 
-std::string QhostTable(const NodesReply& reply) {
+// Seconds since a node was last heard from, as qhost shows it ("0.4s", "12s", "3m", "2h").
+std::string AgeText(TimeMs last_seen, TimeMs now) {
+  if (last_seen == 0) return "-";
+  const double secs = std::max<double>(0, static_cast<double>(now - last_seen) / 1000.0);
+  if (secs < 10) return Printf("%.1fs", secs);
+  if (secs < 120) return Printf("%.0fs", secs);
+  if (secs < 7200) return Printf("%.0fm", secs / 60);
+  return Printf("%.0fh", secs / 3600);
+}
+
+std::string QhostTable(const NodesReply& reply, TimeMs now) {
+  // Grid Engine's columns, then Corral's STATE and SEEN (heartbeat age) at the end, so
+  // that scripts splitting Grid Engine's columns by position still find theirs.
   constexpr const char* kFormat =
-      "%-23s %-13.13s%4.4s %4.4s %4.4s %4.4s %5.5s %7.7s %7.7s %7.7s %7.7s\n";
+      "%-23s %-13.13s%4.4s %4.4s %4.4s %4.4s %5.5s %7.7s %7.7s %7.7s %7.7s %-11s %s\n";
   auto mem = [](int64_t mb) { return MemoryText(static_cast<double>(mb) * 1024 * 1024, "1"); };
   std::string out = Printf(kFormat, "HOSTNAME", "ARCH", "NCPU", "NSOC", "NCOR", "NTHR", "LOAD",
-                           "MEMTOT", "MEMUSE", "SWAPTO", "SWAPUS");
-  out += std::string(94, '-') + "\n";
-  out += Printf(kFormat, "global", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-");
+                           "MEMTOT", "MEMUSE", "SWAPTO", "SWAPUS", "STATE", "SEEN");
+  out += std::string(111, '-') + "\n";
+  out += Printf(kFormat, "global", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-");
   std::vector<size_t> order(reply.nodes.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(),
             [&](size_t a, size_t b) { return reply.nodes[a].name < reply.nodes[b].name; });
   for (size_t i : order) {
     const Node& node = reply.nodes[i];
+    const Resources used = i < reply.used.size() ? reply.used[i] : Resources{0, 0};
+    const std::string state(NodeDisplayState(node, used.cores));
+    const std::string age = AgeText(node.last_seen, now);
     if (node.state != NodeState::kUp) {
-      out += Printf(kFormat, node.name.c_str(), "-", "-", "-", "-", "-", "-", "-", "-", "-", "-");
+      out += Printf(kFormat, node.name.c_str(), "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                    state.c_str(), age.c_str());
       continue;
     }
-    const Resources used = i < reply.used.size() ? reply.used[i] : Resources{0, 0};
     const std::string cores = std::to_string(node.total.cores);
     // LOAD: Corral does not sample load averages; it shows the cores allocated to jobs.
     out += Printf(kFormat, node.name.c_str(), "-", cores.c_str(), "-", cores.c_str(), cores.c_str(),
                   Printf("%.2f", static_cast<double>(used.cores)).c_str(),
-                  mem(node.total.mem_mb).c_str(), mem(used.mem_mb).c_str(), "0.0", "0.0");
+                  mem(node.total.mem_mb).c_str(), mem(used.mem_mb).c_str(), "0.0", "0.0",
+                  state.c_str(), age.c_str());
   }
   return out;
 }
@@ -361,7 +392,7 @@ std::string JobsJson(std::span<const Job> jobs) {
   return out;
 }
 
-std::string NodesJson(const NodesReply& reply) {
+std::string NodesJson(const NodesReply& reply, TimeMs now) {
   using nlohmann::json;
   json nodes = json::array();
   for (size_t i = 0; i < reply.nodes.size(); ++i) {
@@ -369,7 +400,11 @@ std::string NodesJson(const NodesReply& reply) {
     const Resources used = i < reply.used.size() ? reply.used[i] : Resources{0, 0};
     nodes.push_back(
         {{"name", n.name},
-         {"state", NodeStateName(n.state)},
+         {"state", NodeDisplayState(n, used.cores)},
+         {"reachable", n.state == NodeState::kUp},
+         {"enabled", n.enabled},
+         {"heartbeat_age_s", n.last_seen == 0 ? json(nullptr)
+                                              : json(static_cast<double>(now - n.last_seen) / 1000.0)},
          {"total", {{"cores", n.total.cores}, {"mem_mb", n.total.mem_mb}}},
          {"used", {{"cores", used.cores}, {"mem_mb", used.mem_mb}}},
          {"last_seen",

@@ -49,11 +49,16 @@ std::string QacctJob(const Job& job, std::string_view group);
 // or was cancelled without one (never ran), 0 otherwise.
 int QacctExitStatus(const Job& job);
 
-// qhost's table: header, 94 dashes, the "global" line, one line per node.
-std::string QhostTable(const NodesReply& nodes);
+// One "corral_attempt N:  node=... start=... end=... reason=..." line per attempt, for
+// qstat -j and qacct -j.
+std::vector<std::string> AttemptLines(const Job& job);
+
+// qhost's table: header, 111 dashes, the "global" line, one line per node; Grid Engine's
+// columns, then STATE (up, draining, down, unreachable) and SEEN (heartbeat age at `now`).
+std::string QhostTable(const NodesReply& nodes, TimeMs now);
 
 // `--json` output: {"jobs":[...]} with JobToJson objects; {"nodes":[...]} for qhost.
 std::string JobsJson(std::span<const Job> jobs);
-std::string NodesJson(const NodesReply& nodes);
+std::string NodesJson(const NodesReply& nodes, TimeMs now);
 
 }  // namespace corral

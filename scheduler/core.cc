@@ -224,6 +224,25 @@ Outcome Hold(const ClusterState& state, const HoldRequest& req, const Caller& ca
   return out;
 }
 
+Outcome NodeAdmin(const ClusterState& state, const NodeAdminRequest& req, const Caller& caller) {
+  Outcome out;
+  if (!caller.IsRoot()) {
+    out.reply = Err(Code::kPermissionDenied,
+                    caller.user + " may not change nodes (only root, from the scheduler's host)");
+    return out;
+  }
+  auto it = state.nodes.find(req.node);
+  if (it == state.nodes.end()) {
+    out.reply = Err(Code::kNotFound, "no node named '" + req.node + "'");
+    return out;
+  }
+  Node changed = it->second;
+  changed.enabled = req.enable;
+  if (changed != it->second) out.actions.put_nodes.push_back(changed);
+  out.reply = NodesReply{{changed}, {}};
+  return out;
+}
+
 Outcome Nodes(const ClusterState& state) {
   NodesReply reply;
   const auto used = UsedByNode(state);
@@ -235,12 +254,36 @@ Outcome Nodes(const ClusterState& state) {
   return Outcome{std::move(reply), {}};
 }
 
-// A job the node no longer runs (its attempt was lost) goes back to the queue.
-Job Requeued(const Job& job, const std::string& why) {
-  Result<Job> moved = Move(job, JobEvent::kRequeue);
-  Job out = moved ? *moved : job;
-  out.reason = why;
-  out.cancel_requested = false;
+// Closes the current attempt's record.
+void EndAttempt(Job& job, TimeMs now, const std::string& reason) {
+  if (job.attempts.empty() || job.attempts.back().end_time != 0) return;
+  job.attempts.back().end_time = now;
+  job.attempts.back().exit_reason = reason;
+}
+
+// A job whose attempt was lost with its node: back to the queue if it may run again
+// (rerunnable and attempts left), otherwise failed with the reason.
+Job Lost(const Job& job, const CoreConfig& config, TimeMs now, const std::string& why) {
+  Job base = job;
+  EndAttempt(base, now, why);
+  base.cancel_requested = false;
+  const int allowed = job.spec.max_attempts > 0 ? job.spec.max_attempts : config.max_attempts;
+  std::string final_reason;
+  if (!job.spec.rerunnable) {
+    final_reason = "node failed";
+  } else if (job.attempt >= allowed) {
+    final_reason = "node failed; " + std::to_string(job.attempt) + " of " +
+                   std::to_string(allowed) + " attempts used";
+  }
+  const JobEvent event = final_reason.empty() ? JobEvent::kRequeue : JobEvent::kExitError;
+  Result<Job> moved = Move(base, event);
+  Job out = moved ? *moved : base;
+  if (final_reason.empty()) {
+    out.reason = why;  // shown while it waits to run again
+  } else {
+    out.reason = final_reason;
+    out.end_time = now;
+  }
   return out;
 }
 
@@ -248,20 +291,26 @@ Job Requeued(const Job& job, const std::string& why) {
 // `authoritative` (a registration): attempts the node does not list are lost and
 // requeued. Otherwise (a heartbeat) the start order may still be in flight, so it is
 // sent again; the execd ignores an attempt it has already seen.
-void Reconcile(const ClusterState& state, const std::string& node,
-               const std::vector<RunningAttempt>& reported, bool authoritative, Actions& out) {
+void Reconcile(const ClusterState& state, const CoreConfig& config, TimeMs now,
+               const std::string& node, const std::vector<RunningAttempt>& reported,
+               bool authoritative, Actions& out) {
   std::set<std::pair<JobId, int>> listed;
   for (const RunningAttempt& a : reported) listed.insert({a.job_id, a.attempt});
   for (JobId id : state.running) {
     const Job& job = state.jobs.at(id);
     if (job.node != node || listed.count({job.id, job.attempt})) continue;
-    if (job.cancel_requested) {
+    if (job.cancel_requested && authoritative) {
       // Cancelled while the node was away; its process is gone: finish the cancel.
       Result<Job> moved = Move(job, JobEvent::kCancel);
-      if (moved) out.put_jobs.push_back(*moved);
+      if (moved) {
+        EndAttempt(*moved, now, job.reason);
+        moved->end_time = now;
+        out.put_jobs.push_back(*moved);
+      }
     } else if (authoritative) {
-      out.put_jobs.push_back(Requeued(job, "node " + node + " restarted without the job"));
-    } else {
+      out.put_jobs.push_back(Lost(job, config, now, "node failed: " + node +
+                                                         " restarted without the job"));
+    } else if (!job.cancel_requested) {
       out.orders.push_back({node, StartJob{job}});
     }
   }
@@ -283,17 +332,19 @@ Outcome Register(const ClusterState& state, const RegisterNode& msg, const CoreC
   node.state = NodeState::kUp;
   node.last_seen = now;
   auto it = state.nodes.find(msg.node);
+  if (it != state.nodes.end()) node.enabled = it->second.enabled;  // qmod -d outlives restarts
   if (it == state.nodes.end() || it->second.total != node.total ||
       it->second.state != node.state) {
     out.actions.put_nodes.push_back(node);
   }
   out.actions.seen_nodes.push_back({msg.node, now});
-  Reconcile(state, msg.node, msg.running, /*authoritative=*/true, out.actions);
+  Reconcile(state, config, now, msg.node, msg.running, /*authoritative=*/true, out.actions);
   out.reply = NodeRegistered{config.heartbeat_interval_ms};
   return out;
 }
 
-Outcome Beat(const ClusterState& state, const Heartbeat& msg, TimeMs now) {
+Outcome Beat(const ClusterState& state, const Heartbeat& msg, const CoreConfig& config,
+             TimeMs now) {
   Outcome out;
   auto it = state.nodes.find(msg.node);
   if (it == state.nodes.end() || it->second.state != NodeState::kUp) {
@@ -302,7 +353,7 @@ Outcome Beat(const ClusterState& state, const Heartbeat& msg, TimeMs now) {
     return out;
   }
   out.actions.seen_nodes.push_back({msg.node, now});
-  Reconcile(state, msg.node, msg.running, /*authoritative=*/false, out.actions);
+  Reconcile(state, config, now, msg.node, msg.running, /*authoritative=*/false, out.actions);
   return out;
 }
 
@@ -330,12 +381,21 @@ Outcome Exit(const ClusterState& state, const JobExit& msg) {
   moved->end_time = msg.end_time;
   moved->cpu_ms = msg.cpu_ms;
   moved->max_rss_kb = msg.max_rss_kb;
-  if (!msg.failure.empty()) {
-    moved->reason = msg.failure;
-  } else if (event == JobEvent::kExitError) {
-    moved->reason = msg.signal != 0 ? "killed by signal " + std::to_string(msg.signal)
-                                    : "exit code " + std::to_string(msg.exit_code);
+  // The distinct, visible reason of every end (qstat -j, qacct, --json exit_reason).
+  std::string why;
+  if (job.cancel_requested) {
+    why = job.reason;  // "cancelled by USER"
+  } else if (!msg.failure.empty()) {
+    why = msg.failure;
+  } else if (!msg.reason.empty()) {
+    why = msg.reason;
+  } else if (msg.signal != 0) {
+    why = "killed by signal " + std::to_string(msg.signal);
+  } else {
+    why = "exited with code " + std::to_string(msg.exit_code);
   }
+  moved->reason = event == JobEvent::kExitOk ? "" : why;
+  EndAttempt(*moved, msg.end_time, why);
   out.actions.put_jobs.push_back(std::move(*moved));
   return out;
 }
@@ -351,12 +411,13 @@ void Actions::Append(Actions&& other) {
 }
 
 Outcome HandleClient(const ClusterState& state, const Message& request, const Caller& caller,
-                     TimeMs now) {
+                     const CoreConfig& /*config*/, TimeMs now) {
   if (const auto* m = std::get_if<SubmitRequest>(&request)) return Submit(state, *m, caller, now);
   if (const auto* m = std::get_if<QueryRequest>(&request)) return Query(state, *m);
   if (const auto* m = std::get_if<CancelRequest>(&request)) return Cancel(state, *m, caller, now);
   if (const auto* m = std::get_if<HoldRequest>(&request)) return Hold(state, *m, caller);
   if (std::holds_alternative<NodesRequest>(request)) return Nodes(state);
+  if (const auto* m = std::get_if<NodeAdminRequest>(&request)) return NodeAdmin(state, *m, caller);
   return Outcome{Err(Code::kInvalidArgument,
                      "'" + std::string(TypeName(request)) + "' is not a request a client may send"),
                  {}};
@@ -365,7 +426,7 @@ Outcome HandleClient(const ClusterState& state, const Message& request, const Ca
 Outcome HandleNode(const ClusterState& state, const Message& message, const CoreConfig& config,
                    TimeMs now) {
   if (const auto* m = std::get_if<RegisterNode>(&message)) return Register(state, *m, config, now);
-  if (const auto* m = std::get_if<Heartbeat>(&message)) return Beat(state, *m, now);
+  if (const auto* m = std::get_if<Heartbeat>(&message)) return Beat(state, *m, config, now);
   if (const auto* m = std::get_if<JobExit>(&message)) return Exit(state, *m);
   return Outcome{Err(Code::kInvalidArgument,
                      "'" + std::string(TypeName(message)) + "' is not a message a node may send"),
@@ -400,12 +461,14 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
       if (job.cancel_requested) {
         Result<Job> moved = Move(job, JobEvent::kCancel);
         if (moved) {
+          EndAttempt(*moved, now, job.reason);
           moved->end_time = now;
           out.put_jobs.push_back(*moved);
         }
         continue;
       }
-      out.put_jobs.push_back(Requeued(job, "node " + job.node + " became unreachable"));
+      out.put_jobs.push_back(
+          Lost(job, config, now, "node failed: " + job.node + " became unreachable"));
     }
   }
 
@@ -414,7 +477,7 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
   // (Backfill and priorities replace this order in policies/.)
   std::map<std::string, Resources> free;
   for (const auto& [name, node] : state.nodes) {
-    if (node.state == NodeState::kUp && !lost.count(name)) free[name] = node.total;
+    if (node.state == NodeState::kUp && node.enabled && !lost.count(name)) free[name] = node.total;
   }
   if (free.empty()) return out;
   for (const auto& [name, used] : UsedByNode(state)) {
@@ -434,6 +497,8 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
     moved->end_time = 0;
     moved->exit_code.reset();
     moved->exit_signal = 0;
+    moved->reason.clear();
+    moved->attempts.push_back({moved->attempt, fit->first, now, 0, ""});
     fit->second -= job.spec.request;
     out.orders.push_back({fit->first, StartJob{*moved}});
     out.put_jobs.push_back(std::move(*moved));

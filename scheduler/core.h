@@ -33,6 +33,7 @@ struct ClusterState {
 struct CoreConfig {
   int64_t heartbeat_interval_ms = 5000;
   int64_t node_timeout_ms = 30000;
+  int max_attempts = 3;  // dispatches allowed per job unless the job says otherwise
 };
 
 // Who sent a client request. `uid` is set only when the kernel vouched for it (ipc://).
@@ -66,10 +67,10 @@ struct Outcome {
   Actions actions;
 };
 
-// A client request (submit, query, cancel, hold, nodes). WaitRequest is not handled here:
+// A client request (submit, query, cancel, hold, nodes, node_admin). WaitRequest is not handled here:
 // the server parks it and answers from IsFinished().
 Outcome HandleClient(const ClusterState& state, const Message& request, const Caller& caller,
-                     TimeMs now);
+                     const CoreConfig& config, TimeMs now);
 
 // A message from the execd of `node` (register, heartbeat, job_exit).
 Outcome HandleNode(const ClusterState& state, const Message& message, const CoreConfig& config,

@@ -52,6 +52,7 @@ Server::Server(SchedulerConfig config, Store& store, const Clock& clock)
     : config_(std::move(config)), store_(store), clock_(clock), context_(1) {
   core_config_.heartbeat_interval_ms = config_.heartbeat_interval_ms;
   core_config_.node_timeout_ms = config_.node_timeout_ms;
+  core_config_.max_attempts = config_.max_attempts;
 }
 
 Status Server::Start() {
@@ -168,7 +169,7 @@ void Server::Dispatch(const Route& from, bool local, zmq::message_t& payload,
     waiters_.push_back({from, env->req, wait->ids, MonotonicNowMs() + wait->timeout_ms});
     return;
   }
-  Outcome o = HandleClient(state_, msg, caller, now_);
+  Outcome o = HandleClient(state_, msg, caller, core_config_, now_);
   LogJobChanges(o.actions, state_);
   Install(state_, o.actions);
   if (o.reply) out.push_back({from, std::move(*o.reply), env->req, true});

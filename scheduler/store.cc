@@ -13,7 +13,7 @@ namespace {
 
 // Migration N takes the schema from version N-1 to N. Never edit a released step;
 // add a new one.
-constexpr std::array<const char*, 2> kMigrations = {
+constexpr std::array<const char*, 3> kMigrations = {
     // 1: jobs and the next job id.
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE jobs(id INTEGER PRIMARY KEY, state TEXT NOT NULL, owner TEXT NOT NULL,"
@@ -24,6 +24,8 @@ constexpr std::array<const char*, 2> kMigrations = {
     "CREATE TABLE nodes(name TEXT PRIMARY KEY, cores INTEGER NOT NULL,"
     "                   mem_mb INTEGER NOT NULL, state TEXT NOT NULL);"
     "CREATE INDEX jobs_by_state ON jobs(state);",
+    // 3: an admin's `qmod -d` (drain) survives scheduler restarts.
+    "ALTER TABLE nodes ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;",
 };
 
 Error SqlError(sqlite3* db, const std::string& what) {
@@ -122,8 +124,9 @@ Status Store::Prepare() {
        "ON CONFLICT(id) DO UPDATE SET state=excluded.state, end_time=excluded.end_time, "
        "record=excluded.record"},
       {&put_node_,
-       "INSERT INTO nodes(name, cores, mem_mb, state) VALUES(?,?,?,?) ON CONFLICT(name) DO "
-       "UPDATE SET cores=excluded.cores, mem_mb=excluded.mem_mb, state=excluded.state"},
+       "INSERT INTO nodes(name, cores, mem_mb, state, enabled) VALUES(?,?,?,?,?) ON "
+       "CONFLICT(name) DO UPDATE SET cores=excluded.cores, mem_mb=excluded.mem_mb, "
+       "state=excluded.state, enabled=excluded.enabled"},
       {&put_meta_,
        "INSERT INTO meta(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET "
        "value=excluded.value"},
@@ -157,7 +160,7 @@ Result<ClusterState> Store::Load() {
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) return SqlError(db_, "load jobs");
 
-  if (sqlite3_prepare_v2(db_, "SELECT name, cores, mem_mb, state FROM nodes ORDER BY name", -1,
+  if (sqlite3_prepare_v2(db_, "SELECT name, cores, mem_mb, state, enabled FROM nodes ORDER BY name", -1,
                          &st, nullptr) != SQLITE_OK) {
     return SqlError(db_, "load nodes");
   }
@@ -167,6 +170,7 @@ Result<ClusterState> Store::Load() {
     node.total.cores = sqlite3_column_int(st, 1);
     node.total.mem_mb = sqlite3_column_int64(st, 2);
     node.state = NodeStateFromName(Text(st, 3)).value_or(NodeState::kUnreachable);
+    node.enabled = sqlite3_column_int(st, 4) != 0;
     state.nodes.emplace(node.name, std::move(node));
   }
   sqlite3_finalize(st);
@@ -212,6 +216,7 @@ Status Store::Apply(const Actions& actions) {
     sqlite3_bind_int(put_node_, 2, node.total.cores);
     sqlite3_bind_int64(put_node_, 3, node.total.mem_mb);
     sqlite3_bind_text(put_node_, 4, NodeStateName(node.state).data(), -1, SQLITE_STATIC);
+    sqlite3_bind_int(put_node_, 5, node.enabled ? 1 : 0);
     if (sqlite3_step(put_node_) != SQLITE_DONE) return fail("store node " + node.name);
   }
   if (actions.next_job_id) {

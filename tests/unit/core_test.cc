@@ -18,7 +18,7 @@ struct Cluster {
   std::vector<Order> orders;
 
   Message Client(const Message& req, const Caller& caller = User()) {
-    Outcome o = HandleClient(state, req, caller, now);
+    Outcome o = HandleClient(state, req, caller, config, now);
     Install(state, o.actions);
     for (Order& order : o.actions.orders) orders.push_back(order);
     return *o.reply;
@@ -158,7 +158,9 @@ TEST_CASE("core: exits, failures and start failures") {
   exit(nostart, 1, 0, "cannot chdir to /nope: No such file or directory");
   CHECK(c.job(ok).state == JobState::kCompleted);
   CHECK(c.job(bad).state == JobState::kFailed);
-  CHECK(c.job(bad).reason == "exit code 3");
+  CHECK(c.job(bad).reason == "exited with code 3");
+  CHECK(c.job(ok).reason.empty());
+  CHECK(c.job(ok).attempts.at(0).exit_reason == "exited with code 0");
   CHECK(c.job(sig).reason == "killed by signal 9");
   CHECK(c.job(sig).exit_code == 137);
   CHECK(c.job(nostart).reason.find("cannot chdir") != std::string::npos);
@@ -203,6 +205,8 @@ TEST_CASE("core: qdel of queued, held and running jobs; others' jobs are denied"
   c.FromNode(JobExit{"n", run, 1, 137, 9, 1, 2, 0, 0, ""});
   CHECK(c.job(run).state == JobState::kCancelled);
   CHECK(c.job(run).exit_code == 137);
+  CHECK(c.job(run).reason == "cancelled by alice");
+  CHECK(c.job(run).attempts.at(0).exit_reason == "cancelled by alice");
 
   JobId other = c.Submit(Spec(), User(1001, "bob"));
   auto denied = std::get<OutcomeReply>(c.Client(CancelRequest{{other}, ""}));
@@ -268,6 +272,11 @@ TEST_CASE("core: a silent node is declared unreachable and its jobs requeued els
   c.Tick();
   CHECK(c.job(id).node == "node2");
   CHECK(c.job(id).attempt == 2);
+  REQUIRE(c.job(id).attempts.size() == 2);
+  CHECK(c.job(id).attempts[0].node == "node1");
+  CHECK(c.job(id).attempts[0].exit_reason == "node failed: node1 became unreachable");
+  CHECK(c.job(id).attempts[0].end_time == c.now);
+  CHECK(c.job(id).attempts[1] == Attempt{2, "node2", c.now, 0, ""});
 
   // node1 comes back still running attempt 1: it must register again, then the stale
   // attempt is killed and its late exit ignored.
@@ -284,6 +293,69 @@ TEST_CASE("core: a silent node is declared unreachable and its jobs requeued els
   CHECK(c.job(id).state == JobState::kRunning);
   c.FromNode(JobExit{"node2", id, 2, 0, 0, 1, 2, 0, 0, ""});
   CHECK(c.job(id).state == JobState::kCompleted);
+  CHECK(c.job(id).attempts.size() == 2);
+  CHECK(c.job(id).attempts[1].exit_reason == "exited with code 0");
+}
+
+TEST_CASE("core: -r n jobs fail with 'node failed'; max_attempts bounds requeues") {
+  Cluster c;
+  c.config.max_attempts = 2;
+  c.AddNode("n", 2);
+  JobSpec once = Spec();
+  once.rerunnable = false;
+  JobId a = c.Submit(once);
+  JobId b = c.Submit(Spec());
+  c.Tick();
+  // The execd restarts without either job (authoritative registration).
+  c.FromNode(RegisterNode{"n", {2, 4096}, {}});
+  CHECK(c.job(a).state == JobState::kFailed);
+  CHECK(c.job(a).reason == "node failed");
+  CHECK(c.job(a).end_time == c.now);
+  CHECK(c.job(b).state == JobState::kQueued);
+  c.Tick();
+  CHECK(c.job(b).attempt == 2);
+  c.FromNode(RegisterNode{"n", {2, 4096}, {}});
+  CHECK(c.job(b).state == JobState::kFailed);
+  CHECK(c.job(b).reason == "node failed; 2 of 2 attempts used");
+  REQUIRE(c.job(b).attempts.size() == 2);
+  CHECK(c.job(b).attempts[1].exit_reason.find("restarted without the job") != std::string::npos);
+  // A job's own max_attempts overrides the scheduler's.
+  JobSpec more = Spec();
+  more.max_attempts = 5;
+  JobId d = c.Submit(more);
+  for (int i = 0; i < 3; ++i) {
+    c.Tick();
+    c.FromNode(RegisterNode{"n", {2, 4096}, {}});
+  }
+  CHECK(c.job(d).state == JobState::kQueued);
+  CHECK(c.job(d).attempt == 3);
+}
+
+TEST_CASE("core: qmod -d drains a node (root only), and a re-registration keeps it drained") {
+  Cluster c;
+  c.AddNode("a", 1);
+  c.AddNode("b", 1);
+  JobId running = c.Submit(Spec());
+  c.Tick();
+  CHECK(c.job(running).node == "a");
+  CHECK(ErrorOf(c.Client(NodeAdminRequest{"a", false})).find("only root") != std::string::npos);
+  CHECK(ErrorOf(c.Client(NodeAdminRequest{"zz", false}, User(0, "root"))).find("zz") !=
+        std::string::npos);
+  auto reply = std::get<NodesReply>(c.Client(NodeAdminRequest{"a", false}, User(0, "root")));
+  CHECK_FALSE(reply.nodes.at(0).enabled);
+  CHECK(NodeDisplayState(c.state.nodes.at("a"), 1) == "draining");
+  CHECK(NodeDisplayState(c.state.nodes.at("a"), 0) == "down");
+  CHECK(c.job(running).state == JobState::kRunning);  // running jobs finish
+  c.FromNode(RegisterNode{"a", {1, 4096}, {{running, 1}}});
+  CHECK_FALSE(c.state.nodes.at("a").enabled);
+  c.FromNode(JobExit{"a", running, 1, 0, 0, 1, 2, 0, 0, ""});
+  JobId next = c.Submit(Spec());
+  c.Tick();
+  CHECK(c.job(next).node == "b");  // no new work on a drained node
+  c.Client(NodeAdminRequest{"a", true}, User(0, "root"));
+  JobId third = c.Submit(Spec());
+  c.Tick();
+  CHECK(c.job(third).node == "a");
 }
 
 TEST_CASE("core: heartbeats re-send start orders that may be in flight; registration requeues") {

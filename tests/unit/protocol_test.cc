@@ -31,6 +31,10 @@ Job FullJob() {
   j.start_time = 1700000001456;
   j.cpu_ms = 77;
   j.max_rss_kb = 1024;
+  j.spec.rerunnable = false;
+  j.spec.max_attempts = 4;
+  j.attempts = {{1, "node2", 1700000000500, 1700000000999, "node failed"},
+                {2, "node1", 1700000001456, 0, ""}};
   return j;
 }
 
@@ -79,11 +83,13 @@ TEST_CASE("protocol: every message round-trips") {
   CHECK(reg.running == std::vector<RunningAttempt>{{42, 2}});
   CHECK(RoundTrip(NodeRegistered{1000}).heartbeat_interval_ms == 1000);
   CHECK(RoundTrip(Heartbeat{"node1", {{1, 1}}}).running.size() == 1);
-  JobExit ex{"node1", 42, 2, 137, 9, 1, 2, 3, 4, ""};
+  CHECK(RoundTrip(NodeAdminRequest{"node1", false}).node == "node1");
+  JobExit ex{"node1", 42, 2, 137, 9, 1, 2, 3, 4, "", "wall time exceeded"};
   auto ex2 = RoundTrip(ex);
   CHECK(ex2.exit_code == 137);
   CHECK(ex2.signal == 9);
   CHECK(ex2.max_rss_kb == 4);
+  CHECK(ex2.reason == "wall time exceeded");
   CHECK(RoundTrip(ExitAck{42, 2}).attempt == 2);
   // StartJob carries the complete record, script and millisecond times included.
   CHECK(RoundTrip(StartJob{job}).job == job);

@@ -60,6 +60,18 @@ TEST_CASE("qsub options: defaults for a plain script") {
   CHECK(p.spec.env == env);
 }
 
+TEST_CASE("qsub options: -r and --max-attempts (from the line or a directive)") {
+  CHECK(MustParse(Input({"job.sh"})).spec.rerunnable);
+  CHECK(MustParse(Input({"job.sh"})).spec.max_attempts == 0);
+  CHECK_FALSE(MustParse(Input({"-r", "n", "job.sh"})).spec.rerunnable);
+  ParsedQsub p = MustParse(Input({"job.sh"}, "#!/bin/sh\n#$ -r no\n#$ --max-attempts 5\n"));
+  CHECK_FALSE(p.spec.rerunnable);
+  CHECK(p.spec.max_attempts == 5);
+  CHECK(MustParse(Input({"-r", "y", "job.sh"}, "#!/bin/sh\n#$ -r n\n")).spec.rerunnable);
+  CHECK(ErrorOf(Input({"--max-attempts", "0", "job.sh"})).find("1 to 1000") != std::string::npos);
+  CHECK(ErrorOf(Input({"-r", "maybe", "job.sh"})).find("maybe") != std::string::npos);
+}
+
 TEST_CASE("qsub options: -pe takes two words and the script follows") {
   ParsedQsub p = MustParse(Input({"-pe", "smp", "4", "snakejob.a.3.sh"}));
   CHECK(p.spec.request.cores == 4);

@@ -267,20 +267,38 @@ TEST_CASE("sge format: qacct exit_status and failed for failures, signals, never
 
 TEST_CASE("sge format: qhost table") {
   NodesReply reply;
-  reply.nodes = {Node{"down1", {4, 1000}, NodeState::kUnreachable, 0},
-                 Node{"a-very-long-node-name.example.org", {16, 64000}, NodeState::kUp, 0}};
-  reply.used = {{0, 0}, {4, 8192}};
-  CHECK(QhostTable(reply) ==
+  reply.nodes = {Node{"down1", {4, 1000}, NodeState::kUnreachable, 1000},
+                 Node{"a-very-long-node-name.example.org", {16, 64000}, NodeState::kUp, 99600},
+                 Node{"drained", {2, 1024}, NodeState::kUp, 100000, false}};
+  reply.used = {{0, 0}, {4, 8192}, {1, 0}};
+  CHECK(QhostTable(reply, 100000) ==
         "HOSTNAME                ARCH         NCPU NSOC NCOR NTHR  LOAD  MEMTOT  MEMUSE  SWAPTO  "
-        "SWAPUS\n"
-        "----------------------------------------------------------------------------------------"
-        "------\n"
-        "global                  -               -    -    -    -     -       -       -       -  "
-        "     -\n"
-        "a-very-long-node-name.example.org -              16    -   16   16  4.00   62.5G    8.0G "
-        "    0.0     0.0\n"
-        "down1                   -               -    -    -    -     -       -       -       -   "
-        "    -\n");
+        "SWAPUS STATE       SEEN\n" +
+            std::string(111, '-') +
+            "\n"
+            "global                  -               -    -    -    -     -       -       -       "
+            "-       - -           -\n"
+            "a-very-long-node-name.example.org -              16    -   16   16  4.00   62.5G    "
+            "8.0G     0.0     0.0 up          0.4s\n"
+            "down1                   -               -    -    -    -     -       -       -       "
+            "-       - unreachable 99s\n"
+            "drained                 -               2    -    2    2  1.00    1.0G     0.0     "
+            "0.0     0.0 draining    0.0s\n");
+}
+
+TEST_CASE("sge format: every attempt is listed in qstat -j and qacct -j") {
+  Job job = MakeJob(9, "n", "alice", JobState::kCompleted);
+  job.attempts = {{1, "node1", kStart, kStart + 5000, "node failed: node1 became unreachable"},
+                  {2, "node2", kStart + 6000, 0, ""}};
+  std::vector<std::string> lines = AttemptLines(job);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0] == "corral_attempt 1:           node=node1 start=" + FormatCtime(kStart) +
+                        " end=" + FormatCtime(kStart + 5000) +
+                        " reason=node failed: node1 became unreachable");
+  CHECK(lines[1] == "corral_attempt 2:           node=node2 start=" +
+                        FormatCtime(kStart + 6000) + " end=-");
+  CHECK(QstatJobDetail(job, "g").find(lines[0] + "\n") != std::string::npos);
+  CHECK(QacctJob(job, "g").find(lines[1] + "\n") != std::string::npos);
 }
 
 TEST_CASE("sge format: --json wrappers") {
@@ -290,9 +308,10 @@ TEST_CASE("sge format: --json wrappers") {
   NodesReply reply;
   reply.nodes = {Node{"n1", {2, 512}, NodeState::kUp, 1500}};
   reply.used = {{1, 256}};
-  CHECK(NodesJson(reply) ==
-        "{\"nodes\":[{\"last_seen\":1.5,\"name\":\"n1\",\"state\":\"up\",\"total\":{\"cores\":2,"
-        "\"mem_mb\":512},\"used\":{\"cores\":1,\"mem_mb\":256}}]}\n");
+  CHECK(NodesJson(reply, 2000) ==
+        "{\"nodes\":[{\"enabled\":true,\"heartbeat_age_s\":0.5,\"last_seen\":1.5,\"name\":\"n1\","
+        "\"reachable\":true,\"state\":\"up\",\"total\":{\"cores\":2,\"mem_mb\":512},\"used\":{"
+        "\"cores\":1,\"mem_mb\":256}}]}\n");
 }
 
 }  // namespace

@@ -48,13 +48,15 @@ TEST_CASE("store: a batch round-trips through a reopened database") {
     CHECK((*store)->schema_version() == Store::kSchemaVersion);
     Actions a;
     a.put_jobs = {SubmittedJob(1), SubmittedJob(2, JobState::kHeld)};
-    a.put_nodes = {MakeNode("node1", 4, 8192)};
+    a.put_nodes = {MakeNode("node1", 4, 8192), MakeNode("node2", 2, 1024)};
+    a.put_nodes[1].enabled = false;
     a.next_job_id = 3;
     REQUIRE((*store)->Apply(a).ok());
     Actions b;  // an update of job 1 in a later batch
     Job running = SubmittedJob(1, JobState::kRunning);
     running.node = "node1";
     running.attempt = 1;
+    running.attempts = {{1, "node1", 5000, 0, ""}};
     b.put_jobs = {running};
     REQUIRE((*store)->Apply(b).ok());
   }
@@ -70,6 +72,9 @@ TEST_CASE("store: a batch round-trips through a reopened database") {
   CHECK(state->held == std::set<JobId>{2});
   CHECK(state->next_job_id == 3);
   CHECK(state->nodes.at("node1").total == Resources{4, 8192});
+  CHECK(state->nodes.at("node1").enabled);
+  CHECK_FALSE(state->nodes.at("node2").enabled);
+  CHECK(state->jobs.at(1).attempts == std::vector<Attempt>{{1, "node1", 5000, 0, ""}});
 }
 
 TEST_CASE("store: ids are never reused even when the last job row is gone") {
@@ -101,7 +106,7 @@ TEST_CASE("store: a schema-1 database is migrated and keeps its jobs") {
 
   auto store = Store::Open(db);
   REQUIRE(store.has_value());
-  CHECK((*store)->schema_version() == 2);
+  CHECK((*store)->schema_version() == Store::kSchemaVersion);
   auto state = (*store)->Load();
   REQUIRE(state.has_value());
   CHECK(state->jobs.at(7) == job);
