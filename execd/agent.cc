@@ -1,6 +1,6 @@
 // The execd agent's reactions to scheduler messages, process exits and timers. The
 // scheduler re-sends orders and relies on message order on the one connection: exits go
-// out before the heartbeat that stops listing their attempt.
+// out before the heartbeat or registration that stops listing their attempt.
 #include "execd/agent.h"
 
 #include <algorithm>
@@ -24,13 +24,45 @@ std::vector<RunningAttempt> Agent::Running() const {
   return out;
 }
 
-std::vector<Message> Agent::Start(TimeMs now) {
+std::vector<Message> Agent::Registration() const {
+  std::vector<Message> out;
+  for (const auto& [key, exit] : unacked_) out.push_back(exit);
+  out.push_back(MakeRegister());
+  return out;
+}
+
+std::vector<Message> Agent::Start(TimeMs now, const Recovery& recovered) {
+  for (const AttemptKey& key : recovered.running) {
+    running_[key] = Attempt{};
+    Remember(key);
+  }
+  for (const AttemptEnd& end : recovered.ended) {
+    unacked_[end.key] = MakeExit(end, 0, now);
+    Remember(end.key);
+    Log("job " + AttemptName(end.key) + " ended while the execd was away: " +
+        (end.failure.empty() ? "exit code " + std::to_string(end.exit_code) : end.failure));
+  }
   Log("registering with the scheduler: " + std::to_string(options_.total.cores) + " cores, " +
-      std::to_string(options_.total.mem_mb) + " MiB");
+      std::to_string(options_.total.mem_mb) + " MiB" +
+      (running_.empty() ? "" : ", " + std::to_string(running_.size()) + " job(s) running"));
   registered_ = false;
   register_tries_ = 1;
   next_register_ = now + options_.register_retry_ms;
-  return {MakeRegister()};
+  return Registration();
+}
+
+JobExit Agent::MakeExit(const AttemptEnd& end, TimeMs start_time, TimeMs now) const {
+  return JobExit{.node = options_.node,
+                 .job_id = end.key.job_id,
+                 .attempt = end.key.attempt,
+                 .exit_code = end.exit_code,
+                 .signal = end.signal,
+                 .start_time = end.start_time != 0 ? end.start_time : start_time,
+                 .end_time = end.end_time != 0 ? end.end_time : now,
+                 .cpu_ms = end.cpu_ms,
+                 .max_rss_kb = end.max_rss_kb,
+                 .failure = end.failure,
+                 .reason = end.reason};
 }
 
 bool Agent::Seen(const AttemptKey& key) const {
@@ -73,11 +105,8 @@ std::vector<Message> Agent::StartAttempt(const Job& job, TimeMs now) {
     unacked_[key] = exit;
     return {exit};
   }
-  Attempt attempt;
-  attempt.start_time = now;
-  if (job.spec.h_rt_s > 0) attempt.deadline = now + job.spec.h_rt_s * 1000;
-  running_[key] = attempt;
-  Log("started job " + AttemptName(key) + " pid " + std::to_string(*pid));
+  running_[key] = Attempt{.start_time = now};
+  Log("started job " + AttemptName(key) + " under shepherd pid " + std::to_string(*pid));
   return {};
 }
 
@@ -119,7 +148,7 @@ std::vector<Message> Agent::OnMessage(const Message& message, TimeMs now) {
             registered_ = false;
             register_tries_ = 1;
             next_register_ = now + options_.register_retry_ms;
-            return {MakeRegister()};
+            return Registration();
           }
           return {};
         } else {
@@ -136,19 +165,17 @@ std::vector<Message> Agent::OnExit(const AttemptEnd& end, TimeMs now) {
     Log("ignoring exit of job " + AttemptName(end.key) + ": not started by this agent");
     return {};
   }
-  JobExit exit{.node = options_.node,
-               .job_id = end.key.job_id,
-               .attempt = end.key.attempt,
-               .exit_code = end.exit_code,
-               .signal = end.signal,
-               .start_time = it->second.start_time,
-               .end_time = now,
-               .cpu_ms = end.cpu_ms,
-               .max_rss_kb = end.max_rss_kb};
+  const JobExit exit = MakeExit(end, it->second.start_time, now);
   running_.erase(it);
-  std::string how = end.signal != 0 ? "killed by signal " + std::to_string(end.signal) +
-                                          " (exit code " + std::to_string(end.exit_code) + ")"
-                                    : "exited with code " + std::to_string(end.exit_code);
+  std::string how;
+  if (!end.failure.empty()) {
+    how = "failed: " + end.failure;
+  } else {
+    how = end.signal != 0 ? "killed by signal " + std::to_string(end.signal) + " (exit code " +
+                                std::to_string(end.exit_code) + ")"
+                          : "exited with code " + std::to_string(end.exit_code);
+    if (!end.reason.empty()) how += " (" + end.reason + ")";
+  }
   Log("job " + AttemptName(end.key) + " " + how + ", cpu " + std::to_string(end.cpu_ms) +
       " ms, max rss " + std::to_string(end.max_rss_kb) + " kB");
   unacked_[end.key] = exit;
@@ -157,15 +184,6 @@ std::vector<Message> Agent::OnExit(const AttemptEnd& end, TimeMs now) {
 
 std::vector<Message> Agent::Tick(TimeMs now) {
   std::vector<Message> out;
-  for (auto& [key, attempt] : running_) {
-    if (attempt.deadline == 0 || attempt.limit_killed || now < attempt.deadline) continue;
-    // Only the hard limit (h_rt) so far: SIGKILL, reported as signal 9 with no failure
-    // text. Soft limits (s_rt, a warning signal first) come with issue 3.
-    attempt.limit_killed = true;
-    launcher_.Kill(key);
-    Log("killing job " + AttemptName(key) + ": wall-clock limit of " +
-        std::to_string((attempt.deadline - attempt.start_time) / 1000) + " s reached");
-  }
   // A timer further away than one period means the wall clock stepped back: fire now
   // rather than stay silent for the size of the step.
   if (!registered_) {
@@ -176,7 +194,7 @@ std::vector<Message> Agent::Tick(TimeMs now) {
         Log("no answer from the scheduler yet; registering again every " +
             std::to_string(options_.register_retry_ms) + " ms");
       }
-      out.push_back(MakeRegister());
+      out = Registration();
     }
   } else if (now >= next_heartbeat_ || next_heartbeat_ - now > heartbeat_ms_) {
     next_heartbeat_ = now + heartbeat_ms_;
@@ -191,17 +209,7 @@ int64_t Agent::MsUntilTick(TimeMs now) const {
   const int64_t period = registered_ ? heartbeat_ms_ : options_.register_retry_ms;
   int64_t wait = (registered_ ? next_heartbeat_ : next_register_) - now;
   wait = std::min(wait, period);  // a clock stepped back must not stretch the wait
-  for (const auto& [key, attempt] : running_) {
-    if (attempt.deadline != 0 && !attempt.limit_killed)
-      wait = std::min(wait, attempt.deadline - now);
-  }
   return std::max<int64_t>(wait, 0);
-}
-
-void Agent::Shutdown() {
-  for (const auto& [key, attempt] : running_) {
-    if (launcher_.Kill(key)) Log("killing job " + AttemptName(key) + " (shutdown)");
-  }
 }
 
 }  // namespace corral

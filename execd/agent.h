@@ -1,6 +1,7 @@
 // The execd's protocol state: registration, heartbeats, which attempts run here, exits
 // waiting for the scheduler's ack. No sockets and no clock: the loop in main.cc passes each
-// message and `now` in and sends what comes out; processes are the Launcher's business.
+// message and `now` in and sends what comes out; processes (and their wall-clock limits,
+// which the shepherds enforce) are the Launcher's business.
 #pragma once
 
 #include <cstddef>
@@ -37,28 +38,28 @@ class Agent {
   // `launcher` and `log` must outlive the agent.
   Agent(AgentOptions options, Launcher& launcher, LogSink log);
 
-  // The first RegisterNode (with the attempts running, none at a fresh start).
-  std::vector<Message> Start(TimeMs now);
+  // The first RegisterNode. `recovered` is what an earlier execd left (PosixLauncher::Recover):
+  // its running attempts are listed in every RegisterNode and heartbeat, its ended ones
+  // become JobExits kept until acked, and both count as seen (a re-sent StartJob for them
+  // is ignored). Every RegisterNode, this one included, is preceded by the unacked exits:
+  // the scheduler requeues any attempt a registration does not list, so it must have
+  // their exits first.
+  std::vector<Message> Start(TimeMs now, const Recovery& recovered = {});
 
   // A message from the scheduler: NodeRegistered, StartJob, KillJob, ExitAck, ErrorReply.
   // Anything else is logged and ignored.
   std::vector<Message> OnMessage(const Message& message, TimeMs now);
 
-  // An attempt's process ended (from Launcher::Reap): its JobExit, sent at once and kept
-  // until acknowledged.
+  // An attempt ended (from Launcher::Reap): its JobExit, sent at once and kept until
+  // acknowledged. The times are the shepherd's when it recorded them, else its start and `now`.
   std::vector<Message> OnExit(const AttemptEnd& end, TimeMs now);
 
-  // Timers: RegisterNode retries, heartbeats (preceded by every unacked exit), and kills of
-  // attempts past their wall-clock limit. Call when MsUntilTick(now) reaches 0; calling
-  // earlier is harmless.
+  // Timers: RegisterNode retries and heartbeats, each preceded by every unacked exit. Call
+  // when MsUntilTick(now) reaches 0; calling earlier is harmless.
   std::vector<Message> Tick(TimeMs now);
 
   // Milliseconds until Tick has something to do (0 = now); the loop's poll timeout.
   int64_t MsUntilTick(TimeMs now) const;
-
-  // SIGTERM/SIGINT: kills every running attempt's process group. No exits are reported:
-  // the scheduler requeues them when the node registers again.
-  void Shutdown();
 
   std::vector<RunningAttempt> Running() const;
   size_t UnackedCount() const { return unacked_.size(); }
@@ -66,12 +67,12 @@ class Agent {
 
  private:
   struct Attempt {
-    TimeMs start_time = 0;
-    TimeMs deadline = 0;  // start + h_rt; 0 = no limit
-    bool limit_killed = false;
+    TimeMs start_time = 0;  // 0 when re-attached after a restart
   };
 
   RegisterNode MakeRegister() const;
+  std::vector<Message> Registration() const;  // unacked exits, then RegisterNode
+  JobExit MakeExit(const AttemptEnd& end, TimeMs start_time, TimeMs now) const;
   std::vector<Message> StartAttempt(const Job& job, TimeMs now);
   bool Seen(const AttemptKey& key) const;
   void Remember(const AttemptKey& key);

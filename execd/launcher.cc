@@ -1,15 +1,14 @@
-// PosixLauncher (fork, setsid, setuid, chdir, redirect, exec; wait4 to reap) and the pure
-// Grid Engine rules for output paths and the job environment. Everything the child needs
-// is prepared before fork; the child only makes system calls and reports a failure to start
-// through a close-on-exec pipe (EOF without data means exec succeeded).
+// The pure Grid Engine rules for output paths and the job environment, and PosixLauncher:
+// it prepares everything an attempt needs before fork, hands it to a shepherd
+// (execd/shepherd.cc), and later collects the shepherd's exit file (execd/spool.cc).
 #include "execd/launcher.h"
 
 #include <fcntl.h>
-#include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,10 +17,12 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string_view>
 #include <utility>
 
-extern char** environ;
+#include "execd/shepherd.h"
+#include "execd/spool.h"
 
 namespace corral {
 namespace {
@@ -97,109 +98,46 @@ Status WriteFileAs(const std::string& path, const std::string& text, mode_t mode
   return OkStatus();
 }
 
-// Everything the child needs, built before fork. The execd is single-threaded, so the child
-// may still allocate (argv arrays, initgroups) without deadlocking on a lock held elsewhere.
-struct ChildPlan {
-  bool switch_user = false;
-  std::string login;  // for initgroups
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::string cwd;
-  std::string stdout_path;
-  std::string stderr_path;
-  bool join = false;
-  bool search_path = false;          // execvp in the job's PATH (binary jobs, -S shell)
-  std::vector<std::string> argv;     // argv[0] is the file to exec
-  std::vector<std::string> sh_argv;  // for a script without #!: /bin/sh script args...
-  std::vector<std::string> env;      // "NAME=value"
-};
+// How long Launch waits for a new shepherd to report its job's pgid. It only forks and
+// writes two small files first; this bounds a hung spool disk, not the normal case.
+constexpr int kReportTimeoutMs = 5000;
 
-std::vector<char*> CStrings(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  out.reserve(strings.size() + 1);
-  for (std::string& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
+const SystemClock kSystemClock;
+
+// The pgid a new shepherd sends on `fd` (see RunShepherd), or 0 if none came.
+pid_t ReadReport(int fd) {
+  const int64_t deadline = MonotonicNowMs() + kReportTimeoutMs;
+  pid_t pgid = 0;
+  size_t got = 0;
+  auto* bytes = reinterpret_cast<char*>(&pgid);
+  while (got < sizeof(pgid)) {
+    const int64_t left = deadline - MonotonicNowMs();
+    if (left <= 0) return 0;
+    pollfd item{fd, POLLIN, 0};
+    if (poll(&item, 1, static_cast<int>(left)) < 0 && errno != EINTR) return 0;
+    const ssize_t n = read(fd, bytes + got, sizeof(pgid) - got);
+    if (n == 0) return 0;  // the shepherd ended before its job existed: its exit file says why
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return 0;
+    }
+    got += static_cast<size_t>(n);
+  }
+  return pgid;
 }
 
-// Writes "<what><arg>: <strerror(err)>" to the status pipe and ends the child. The parent
-// turns the text into the attempt's start failure.
-[[noreturn]] void ChildFail(int status_fd, const char* what, const char* arg, int err) {
-  char buf[2048];
-  const int n = std::snprintf(buf, sizeof(buf), "%s%s: %s", what, arg, std::strerror(err));
-  if (n > 0) {
-    const size_t len = std::min(static_cast<size_t>(n), sizeof(buf) - 1);
-    ssize_t ignored = write(status_fd, buf, len);
-    (void)ignored;
-  }
-  _exit(127);
+// The pid recorded in a shepherd.pid or job.pgid file; nullopt when missing or unreadable.
+std::optional<ProcessId> ReadProcessId(const std::string& path) {
+  Result<std::string> text = ReadSmallFile(path);
+  if (!text) return std::nullopt;
+  Result<ProcessId> id = ParseProcessId(*text);
+  if (!id) return std::nullopt;
+  return *id;
 }
 
-int OpenOutput(const std::string& path) {
-  return open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-}
-
-[[noreturn]] void RunChild(ChildPlan& plan, int status_fd) {
-  // The execd blocks SIGCHLD/SIGTERM/SIGINT for its signalfd, and exec keeps both the mask
-  // and ignored dispositions: give the job a clean slate.
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);
-
-  // Its own session and process group, so one kill(-pgid) reaches everything it starts.
-  if (setsid() < 0) ChildFail(status_fd, "cannot create a session", "", errno);
-  // Nothing of the daemon's (sockets, signalfd) may leak into the job. Failure only means
-  // an old kernel; the daemon opens its descriptors close-on-exec anyway.
-  close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-
-  if (plan.switch_user) {
-    if (initgroups(plan.login.c_str(), plan.gid) != 0) {
-      ChildFail(status_fd, "cannot set supplementary groups of ", plan.login.c_str(), errno);
-    }
-    if (setgid(plan.gid) != 0) {
-      ChildFail(status_fd, "cannot setgid for ", plan.login.c_str(), errno);
-    }
-    if (setuid(plan.uid) != 0) {
-      ChildFail(status_fd, "cannot setuid for ", plan.login.c_str(), errno);
-    }
-  }
-  // After setuid, so that the directory and the output files are checked and created with
-  // the job owner's rights.
-  if (chdir(plan.cwd.c_str()) != 0) {
-    ChildFail(status_fd, "cannot chdir to ", plan.cwd.c_str(), errno);
-  }
-
-  const int in = open("/dev/null", O_RDONLY);
-  if (in < 0) ChildFail(status_fd, "cannot open ", "/dev/null", errno);
-  const int out = OpenOutput(plan.stdout_path);
-  if (out < 0) ChildFail(status_fd, "cannot open output file ", plan.stdout_path.c_str(), errno);
-  int err = out;
-  if (!plan.join) {
-    err = OpenOutput(plan.stderr_path);
-    if (err < 0) ChildFail(status_fd, "cannot open error file ", plan.stderr_path.c_str(), errno);
-  }
-  if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) {
-    ChildFail(status_fd, "cannot redirect ", "stdin/stdout/stderr", errno);
-  }
-  for (int fd : {in, out, err}) {
-    if (fd > 2) close(fd);
-  }
-
-  std::vector<char*> argv = CStrings(plan.argv);
-  std::vector<char*> env = CStrings(plan.env);
-  if (plan.search_path) {
-    // execvp searches the PATH of `environ`: make that the job's PATH, not the daemon's.
-    environ = env.data();
-    execvp(argv[0], argv.data());
-  } else {
-    execve(argv[0], argv.data(), env.data());
-    if (errno == ENOEXEC) {  // no #! line: Grid Engine runs such scripts with /bin/sh
-      std::vector<char*> sh_argv = CStrings(plan.sh_argv);
-      execve(sh_argv[0], sh_argv.data(), env.data());
-    }
-  }
-  ChildFail(status_fd, "cannot execute ", plan.argv[0].c_str(), errno);
+std::string DescribeWaitStatus(int status) {
+  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+  return "exit status " + std::to_string(WEXITSTATUS(status));
 }
 
 }  // namespace
@@ -275,6 +213,11 @@ std::map<std::string, std::string> BuildJobEnvironment(const Job& job, const Job
 Result<std::unique_ptr<PosixLauncher>> PosixLauncher::Create(LauncherOptions options) {
   if (options.spool_dir.empty()) return Error(Code::kInvalidArgument, "no spool directory given");
   std::error_code ec;
+  // Absolute: the job chdirs before it execs its script, and shepherds chdir to /.
+  fs::path spool_dir = fs::absolute(options.spool_dir, ec).lexically_normal();
+  if (ec) return Error(Code::kInvalidArgument, "bad spool directory: " + ec.message());
+  if (!spool_dir.has_filename()) spool_dir = spool_dir.parent_path();  // "spool/" -> "spool"
+  options.spool_dir = spool_dir.string();
   const fs::path jobs = fs::path(options.spool_dir) / "jobs";
   fs::create_directories(jobs, ec);
   if (ec) return Error(Code::kInternal, "cannot create " + jobs.string() + ": " + ec.message());
@@ -294,25 +237,51 @@ Result<std::unique_ptr<PosixLauncher>> PosixLauncher::Create(LauncherOptions opt
     return Error(Code::kInvalidArgument,
                  options.spool_dir + " must be searchable by job owners (chmod o+x)");
   }
+  if (options.clock == nullptr) options.clock = &kSystemClock;
   return std::unique_ptr<PosixLauncher>(new PosixLauncher(std::move(options)));
 }
 
-std::string PosixLauncher::AttemptDir(const AttemptKey& key) const {
-  return options_.spool_dir + "/jobs/" + AttemptName(key);
+PosixLauncher::~PosixLauncher() {
+  // The shepherds carry on: a new launcher re-attaches to them (Recover).
+  for (const auto& [key, tracked] : running_) {
+    if (tracked.pidfd >= 0) close(tracked.pidfd);
+  }
 }
 
-Result<int> PosixLauncher::RemoveLeftovers() {
-  std::error_code ec;
-  int removed = 0;
-  const fs::path jobs = fs::path(options_.spool_dir) / "jobs";
-  for (fs::directory_iterator it(jobs, ec), end; !ec && it != end; it.increment(ec)) {
-    fs::remove_all(it->path(), ec);
-    if (ec)
-      return Error(Code::kInternal, "cannot remove " + it->path().string() + ": " + ec.message());
-    ++removed;
+Result<Recovery> PosixLauncher::Recover() {
+  Result<std::vector<AttemptKey>> keys = ListAttempts(options_.spool_dir);
+  if (!keys) return std::unexpected(keys.error());
+  Recovery out;
+  for (const AttemptKey& key : *keys) {
+    if (running_.contains(key)) continue;
+    const AttemptPaths paths = PathsOf(options_.spool_dir, key);
+    std::error_code ec;
+    if (fs::exists(paths.exit, ec)) {
+      out.ended.push_back(Collect(key, ""));
+      continue;
+    }
+    const std::optional<ProcessId> shepherd = ReadProcessId(paths.shepherd_pid);
+    if (!shepherd || !StillRunning(*shepherd)) {
+      // It may have written its exit file and exited since the check above.
+      out.ended.push_back(Collect(key, shepherd ? "" : "no readable shepherd.pid"));
+      continue;
+    }
+    Tracked tracked{.shepherd = shepherd->pid, .child = false, .identity = *shepherd};
+    tracked.pidfd = static_cast<int>(syscall(SYS_pidfd_open, shepherd->pid, 0));
+    // The pid could have changed hands between the check and pidfd_open: check again, now
+    // that the pidfd pins whichever process it names.
+    if (tracked.pidfd >= 0 && !StillRunning(*shepherd)) {
+      close(tracked.pidfd);
+      out.ended.push_back(Collect(key, ""));
+      continue;
+    }
+    if (std::optional<ProcessId> leader = ReadProcessId(paths.job_pgid)) {
+      tracked.job_pgid = leader->pid;
+    }
+    running_[key] = tracked;
+    out.running.push_back(key);
   }
-  if (ec) return Error(Code::kInternal, "cannot list " + jobs.string() + ": " + ec.message());
-  return removed;
+  return out;
 }
 
 Result<pid_t> PosixLauncher::Launch(const Job& job) {
@@ -321,9 +290,15 @@ Result<pid_t> PosixLauncher::Launch(const Job& job) {
   if (running_.contains(key)) {
     return Error(Code::kFailedPrecondition, "attempt " + AttemptName(key) + " already runs");
   }
+  ShepherdPlan shepherd;
+  shepherd.key = key;
+  shepherd.paths = PathsOf(options_.spool_dir, key);
+  shepherd.h_rt_ms = spec.h_rt_s > 0 ? spec.h_rt_s * 1000 : 0;
+  shepherd.kill_grace_ms = options_.kill_grace_ms;
+  shepherd.clock = options_.clock;
+  JobPlan& plan = shepherd.job;
   // Without root the job can only run as the execd's own user (a one-user test cluster).
   const bool as_root = geteuid() == 0;
-  ChildPlan plan;
   plan.uid = as_root ? job.uid : geteuid();
   plan.gid = as_root ? job.gid : getegid();
   const JobUser user = LookupUser(plan.uid);
@@ -336,20 +311,21 @@ Result<pid_t> PosixLauncher::Launch(const Job& job) {
     return Error(Code::kInvalidArgument, "binary job without a command");
   }
 
-  // Spool: a fresh directory per attempt; one of an earlier execd with the same name is stale.
-  const std::string dir = AttemptDir(key);
+  // Spool: a fresh directory per attempt. One with the same name is stale: the agent never
+  // starts an attempt twice, and Recover has taken over those that still run.
+  const std::string& dir = shepherd.paths.dir;
   std::error_code ec;
   fs::remove_all(dir, ec);
   if (mkdir(dir.c_str(), 0711) != 0 && errno != EEXIST) {
     return Error(Code::kInternal, "cannot create " + dir + ": " + Errno(errno));
   }
   JobFiles files;
-  files.tmpdir = dir + "/tmp";
+  files.tmpdir = shepherd.paths.tmpdir;
   if (mkdir(files.tmpdir.c_str(), 0700) != 0 ||
       (as_root && chown(files.tmpdir.c_str(), plan.uid, plan.gid) != 0)) {
     return Error(Code::kInternal, "cannot create " + files.tmpdir + ": " + Errno(errno));
   }
-  const std::string script = dir + "/script";
+  const std::string& script = shepherd.paths.script;
   if (!spec.binary) {
     if (Status s = WriteFileAs(script, spec.script, 0700, as_root, plan.uid, plan.gid); !s.ok()) {
       return std::unexpected(s);
@@ -386,102 +362,137 @@ Result<pid_t> PosixLauncher::Launch(const Job& job) {
     plan.sh_argv.insert(plan.sh_argv.end(), spec.args.begin(), spec.args.end());
   }
 
-  int status_pipe[2];
-  if (pipe2(status_pipe, O_CLOEXEC) != 0) {
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) {
     return Error(Code::kUnavailable, "cannot create a pipe: " + Errno(errno));
   }
   const pid_t pid = fork();
   if (pid < 0) {
     const int err = errno;
-    close(status_pipe[0]);
-    close(status_pipe[1]);
+    close(report[0]);
+    close(report[1]);
     return Error(Code::kUnavailable, "cannot fork: " + Errno(err));
   }
   if (pid == 0) {
-    close(status_pipe[0]);
-    RunChild(plan, status_pipe[1]);
+    close(report[0]);
+    RunShepherd(shepherd, report[1]);
   }
-  close(status_pipe[1]);
-  // Blocks until the child has exec'd or failed: both follow at once, as the child does
-  // nothing slow before exec (a hanging NFS cwd would hang us too; a shepherd fixes that).
-  std::string failure;
-  char buf[512];
-  for (;;) {
-    const ssize_t n = read(status_pipe[0], buf, sizeof(buf));
-    if (n > 0) {
-      failure.append(buf, static_cast<size_t>(n));
-    } else if (n == 0 || errno != EINTR) {
-      break;
-    }
-  }
-  close(status_pipe[0]);
-  if (!failure.empty()) {
-    // The child has written its reason and is exiting; reap it here, since nothing will
-    // report on it later.
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return Error(Code::kFailedPrecondition, failure);
-  }
-  running_[key] = pid;
+  close(report[1]);
+  // Only the fork of the job stands between us and the pgid, so this wait is short; it
+  // lets Kill reach the job at once. A start failure comes later, through the exit file.
+  const pid_t pgid = ReadReport(report[0]);
+  close(report[0]);
+  running_[key] = Tracked{.shepherd = pid, .child = true, .job_pgid = pgid};
   return pid;
 }
 
 bool PosixLauncher::Kill(const AttemptKey& key) {
   const auto it = running_.find(key);
   if (it == running_.end()) return false;
-  kill(-it->second, SIGKILL);
+  Tracked& tracked = it->second;
+  if (tracked.job_pgid <= 0) {
+    // The shepherd did not report in time; it records the pgid before reporting it.
+    const AttemptPaths paths = PathsOf(options_.spool_dir, key);
+    if (std::optional<ProcessId> leader = ReadProcessId(paths.job_pgid)) {
+      tracked.job_pgid = leader->pid;
+    }
+  }
+  // The shepherd survives, reaps the job and writes the exit file; Reap reports it. Until it
+  // has reaped the leader, the pgid cannot name another group.
+  if (tracked.job_pgid > 0) kill(-tracked.job_pgid, SIGKILL);
   return true;
 }
 
 std::vector<AttemptEnd> PosixLauncher::Reap() {
   std::vector<AttemptEnd> ended;
   for (auto it = running_.begin(); it != running_.end();) {
-    const pid_t pid = it->second;
-    siginfo_t info{};
-    const bool peeked = waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0;
-    if (peeked && info.si_pid == 0) {
-      ++it;  // still running
+    Tracked& tracked = it->second;
+    std::string how;
+    if (tracked.child) {
+      int status = 0;
+      const pid_t reaped = waitpid(tracked.shepherd, &status, WNOHANG);
+      if (reaped == 0 || (reaped < 0 && errno == EINTR)) {
+        ++it;  // still running
+        continue;
+      }
+      // ECHILD only if someone else reaped our child: the exit file still tells.
+      how = reaped == tracked.shepherd ? DescribeWaitStatus(status) : "";
+    } else if (tracked.pidfd >= 0) {
+      pollfd item{tracked.pidfd, POLLIN, 0};
+      if (poll(&item, 1, 0) <= 0) {
+        ++it;
+        continue;
+      }
+    } else if (StillRunning(tracked.identity)) {
+      ++it;
       continue;
     }
-    // The leader has ended but is not reaped yet, so its pid (= the pgid) cannot have been
-    // reused: kill what it left behind in its group, so that the cores the scheduler now
-    // considers free really are.
-    if (peeked) kill(-pid, SIGKILL);
-    AttemptEnd end;
-    end.key = it->first;
-    int status = 0;
-    rusage usage{};
-    if (wait4(pid, &status, WNOHANG, &usage) == pid) {
-      if (WIFSIGNALED(status)) {
-        end.signal = WTERMSIG(status);
-        end.exit_code = 128 + end.signal;
-      } else {
-        end.exit_code = WEXITSTATUS(status);
-      }
-      end.cpu_ms = (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000 +
-                   (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1000;
-      end.max_rss_kb = usage.ru_maxrss;
-    } else {
-      // Only if someone else reaped our child (ECHILD): its status is lost. Report a failure
-      // exit rather than tracking a process that no longer exists.
-      end.exit_code = 1;
-    }
-    ended.push_back(end);
+    ended.push_back(Collect(it->first, how));
+    if (tracked.pidfd >= 0) close(tracked.pidfd);
     it = running_.erase(it);
   }
   return ended;
 }
 
+AttemptEnd PosixLauncher::Collect(const AttemptKey& key, const std::string& how) {
+  const AttemptPaths paths = PathsOf(options_.spool_dir, key);
+  std::string detail = how;
+  if (Result<std::string> text = ReadSmallFile(paths.exit)) {
+    Result<AttemptEnd> end = ParseExitFile(*text, key);
+    if (end) return *end;
+    detail = "unreadable exit file: " + end.error().message();
+  }
+  // Its job may still run (the shepherd was SIGKILLed): stop it, as nobody will report on
+  // it. Only when the group's leader is the recorded process, never a reused pid.
+  if (std::optional<ProcessId> leader = ReadProcessId(paths.job_pgid);
+      leader && StillRunning(*leader)) {
+    kill(-leader->pid, SIGKILL);
+  }
+  AttemptEnd lost;
+  lost.key = key;
+  lost.exit_code = 1;
+  lost.failure = "lost: the shepherd of attempt " + AttemptName(key) +
+                 " died without an exit status" + (detail.empty() ? "" : " (" + detail + ")");
+  return lost;
+}
+
+std::vector<int> PosixLauncher::WatchFds() const {
+  std::vector<int> fds;
+  for (const auto& [key, tracked] : running_) {
+    if (tracked.pidfd >= 0) fds.push_back(tracked.pidfd);
+  }
+  return fds;
+}
+
+bool PosixLauncher::NeedsPolling() const {
+  return std::any_of(running_.begin(), running_.end(), [](const auto& entry) {
+    return !entry.second.child && entry.second.pidfd < 0;
+  });
+}
+
 Status PosixLauncher::Release(const AttemptKey& key) {
   // The attempt's files go as soon as the scheduler has its exit: output lives in the job's
-  // cwd, and the spool holds only the script copy and TMPDIR, which Grid Engine also deletes
-  // at job end. Keeping them until the ack (not the exit) leaves them for a look while the
-  // exit is in flight, at no cost.
+  // cwd, and the spool holds only the script copy, TMPDIR and the shepherd's small files,
+  // which Grid Engine also deletes at job end. Keeping them until the ack (not the exit)
+  // means an exit is never lost to a restart of the execd while it is in flight.
+  const std::string dir = PathsOf(options_.spool_dir, key).dir;
   std::error_code ec;
-  fs::remove_all(AttemptDir(key), ec);
-  if (ec) return Error(Code::kInternal, "cannot remove " + AttemptDir(key) + ": " + ec.message());
+  fs::remove_all(dir, ec);
+  if (ec) return Error(Code::kInternal, "cannot remove " + dir + ": " + ec.message());
   return OkStatus();
+}
+
+int KillSpooledJobs(const std::string& spool_dir) {
+  Result<std::vector<AttemptKey>> attempts = ListAttempts(spool_dir);
+  if (!attempts) return 0;
+  int killed = 0;
+  for (const AttemptKey& key : *attempts) {
+    const AttemptPaths paths = PathsOf(spool_dir, key);
+    std::optional<ProcessId> leader = ReadProcessId(paths.job_pgid);
+    // Only a leader that is still the recorded process: its pid may have been reused.
+    if (leader && StillRunning(*leader) && kill(-leader->pid, SIGKILL) == 0) ++killed;
+  }
+  return killed;
 }
 
 }  // namespace corral

@@ -1,5 +1,6 @@
 // Starting, killing and reaping job attempts on this node. `Launcher` is the seam the agent
-// calls (a per-job shepherd can replace it later); `PosixLauncher` forks and execs directly.
+// calls; `PosixLauncher` runs each attempt under a per-job shepherd (execd/shepherd.h) that
+// outlives the execd, and re-attaches to the spool's attempts after a restart (Recover).
 // Also the pure Grid Engine rules it applies: output paths and the job's environment.
 #pragma once
 
@@ -14,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "common/types.h"
 
@@ -29,28 +31,42 @@ struct AttemptKey {
 // "42.1", for logs and spool directory names.
 std::string AttemptName(const AttemptKey& key);
 
-// How an attempt's process ended, as wait4 reported it.
+// How an attempt ended, as its shepherd recorded it (or as the launcher found it lost).
 struct AttemptEnd {
   AttemptKey key;
   int exit_code = 0;       // exit status, or 128 + signal when killed by a signal
   int signal = 0;          // the signal that ended it, 0 if it exited
   int64_t cpu_ms = 0;      // user + system CPU of the process and its reaped descendants
   int64_t max_rss_kb = 0;  // ru_maxrss
+  TimeMs start_time = 0;   // when the shepherd started it; 0 = unknown
+  TimeMs end_time = 0;     // when the shepherd saw it end; 0 = unknown
+  std::string failure;     // non-empty: it never ran (start failure) or was lost, and why
+  std::string reason;      // why it was ended, when not by itself ("wall time exceeded")
+};
+
+// The spool as an earlier execd left it: attempts whose shepherd still runs (re-attached:
+// their ends come from Reap like any other), and attempts that ended meanwhile (exit file
+// found, or lost: the shepherd died without one; their spool directories stay until Release).
+struct Recovery {
+  std::vector<AttemptKey> running;
+  std::vector<AttemptEnd> ended;
 };
 
 // Starts and stops attempts. Single-threaded: every call comes from the agent's loop.
 class Launcher {
  public:
   virtual ~Launcher() = default;
-  // Starts `job.attempt` of `job`. Returns the pid once the job's program has been exec'd;
-  // an error when it could not start, its message saying why ("cannot chdir to /x: ...").
-  // A failed start leaves no process behind.
+  // Starts `job.attempt` of `job`. Returns a pid (the shepherd's) once the job's process
+  // exists (PosixLauncher waits for its shepherd to report the job's pgid, a fork away).
+  // An error when it could not even be handed to a shepherd (spool, unknown user, fork);
+  // failures of the job's own start (chdir, exec, ...) come later from Reap, with `failure`.
   virtual Result<pid_t> Launch(const Job& job) = 0;
-  // SIGKILL to the attempt's whole process group. False if it does not run here.
+  // SIGKILL to the attempt's process group; its end then comes from Reap. False if it does
+  // not run here.
   virtual bool Kill(const AttemptKey& key) = 0;
-  // Collects attempts whose process has ended, without blocking.
+  // Collects attempts that have ended, without blocking.
   virtual std::vector<AttemptEnd> Reap() = 0;
-  // Attempts started and not yet reaped.
+  // Attempts started (or re-attached) and not yet reaped.
   virtual size_t RunningCount() const = 0;
   // The scheduler has recorded the attempt's end: its spooled files may go.
   virtual Status Release(const AttemptKey& key) = 0;
@@ -61,6 +77,14 @@ struct JobUser {
   std::string name;  // empty when unknown
   std::string home;
   std::string shell;
+};
+
+// A process as recorded on disk: a pid alone could since belong to another process.
+struct ProcessId {
+  pid_t pid = 0;
+  uint64_t start_ticks = 0;  // field 22 of /proc/PID/stat: clock ticks after boot
+  std::string boot_id;       // /proc/sys/kernel/random/boot_id: the ticks count from this boot
+  bool operator==(const ProcessId&) const = default;
 };
 
 // Host facts that go into paths and the environment.
@@ -97,20 +121,30 @@ std::map<std::string, std::string> BuildJobEnvironment(const Job& job, const Job
                                                        const JobHost& host, const JobFiles& files);
 
 struct LauncherOptions {
-  std::string spool_dir;  // attempts get SPOOL/jobs/<id>.<attempt>/{script,tmp}
+  std::string spool_dir;  // attempts get SPOOL/jobs/<id>.<attempt>/ (see execd/spool.h)
   JobHost host;
+  int64_t kill_grace_ms = 5000;  // wall-clock limit: SIGTERM, then SIGKILL this much later
+  const Clock* clock = nullptr;  // stamps start/end times in shepherds; null = SystemClock
 };
 
-// fork/exec in a new session per attempt (its pgid is its pid), setuid to the job's owner
-// when the execd runs as root, reaped with wait4. Not copyable: it owns child processes.
+// Each attempt runs under its own shepherd (a fork of the execd in a new session), which
+// starts the job in its own process group as the job's owner when the execd runs as root,
+// and writes the outcome to the spool. Shepherds started here are reaped with waitpid after
+// SIGCHLD; those of an earlier execd are watched through pidfds (WatchFds). Destroying the
+// launcher leaves every attempt running. Not copyable: it tracks processes.
 class PosixLauncher final : public Launcher {
  public:
-  // Creates SPOOL/jobs if needed. InvalidArgument/Internal when the spool is unusable.
+  // Creates SPOOL/jobs if needed; a relative spool_dir is made absolute. InvalidArgument or
+  // Internal when the spool is unusable.
   static Result<std::unique_ptr<PosixLauncher>> Create(LauncherOptions options);
+  ~PosixLauncher() override;
 
-  // Removes attempt directories left in SPOOL/jobs by an earlier execd (their attempts
-  // are requeued by the scheduler when this node registers). Returns how many went.
-  Result<int> RemoveLeftovers();
+  // Scans SPOOL/jobs once, before the first Launch: attempts whose shepherd still runs (the
+  // same process as recorded in shepherd.pid) are re-attached; attempts with an exit file
+  // are returned as ended; the rest are returned as lost (exit code 1, failure "lost: ...")
+  // after their job's process group is killed if its leader is still the recorded one.
+  // Internal when SPOOL/jobs cannot be read.
+  Result<Recovery> Recover();
 
   Result<pid_t> Launch(const Job& job) override;
   bool Kill(const AttemptKey& key) override;
@@ -118,15 +152,36 @@ class PosixLauncher final : public Launcher {
   size_t RunningCount() const override { return running_.size(); }
   Status Release(const AttemptKey& key) override;
 
+  // Descriptors that become readable when a re-attached shepherd exits: poll them with the
+  // loop's other sockets and call Reap when one is. Owned by the launcher.
+  std::vector<int> WatchFds() const;
+  // True when some re-attached shepherd has no pidfd (a kernel before 5.3): then call Reap
+  // every few hundred milliseconds.
+  bool NeedsPolling() const;
+
   PosixLauncher(const PosixLauncher&) = delete;
   PosixLauncher& operator=(const PosixLauncher&) = delete;
 
  private:
+  struct Tracked {
+    pid_t shepherd = 0;
+    bool child = true;   // forked here, so reaped here; false when re-attached
+    int pidfd = -1;      // re-attached: readable once the shepherd has exited
+    pid_t job_pgid = 0;  // 0 until known (then read from job.pgid on demand)
+    ProcessId identity;  // re-attached: tells the shepherd from a later owner of its pid
+  };
+
   explicit PosixLauncher(LauncherOptions options) : options_(std::move(options)) {}
-  std::string AttemptDir(const AttemptKey& key) const;
+  // The end of an attempt whose shepherd has exited: its exit file, else "lost".
+  AttemptEnd Collect(const AttemptKey& key, const std::string& how);
 
   LauncherOptions options_;
-  std::map<AttemptKey, pid_t> running_;  // pid == pgid: each attempt leads its own session
+  std::map<AttemptKey, Tracked> running_;
 };
+
+// SIGKILLs the process group of every job still running under a shepherd of `spool_dir`
+// (as recorded there), for tearing a node down for good (`corral local down`, tests) once
+// its execd has stopped. Each shepherd then records the kill and exits. Returns how many.
+int KillSpooledJobs(const std::string& spool_dir);
 
 }  // namespace corral

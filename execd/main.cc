@@ -1,11 +1,13 @@
-// corral-execd: command line and configuration, then the daemon's one loop: zmq_poll over
-// the DEALER socket to the scheduler and a signalfd (SIGCHLD, SIGTERM, SIGINT), feeding the
+// corral-execd: command line and configuration, recovery of the attempts an earlier execd
+// left running, then the daemon's one loop: zmq_poll over the DEALER socket to the scheduler,
+// a signalfd (SIGCHLD, SIGTERM, SIGINT) and the pidfds of re-attached shepherds, feeding the
 // Agent and sending what it returns. All decisions live in the Agent; this file only moves data.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -44,11 +46,19 @@ DESCRIPTION
     attempts running here at the interval the scheduler asks for, and resends every exit
     report until the scheduler acknowledges it.
 
-    Each attempt runs in its own session (its process group is killed as a whole), as the
+    Each attempt runs under a shepherd of its own: a small copy of corral-execd in a new
+    session that starts the job in its own process group (killed as a whole), as the
     job's owner when corral-execd runs as root (otherwise as corral-execd's own user), in
     the job's working directory, with stdout and stderr in NAME.oID / NAME.eID (or the
     -o / -e paths given to qsub) and the Grid Engine environment (JOB_ID, NSLOTS, TMPDIR,
-    ...). A wall-clock limit (qsub -l h_rt) is enforced with SIGKILL.
+    ...). The shepherd enforces a wall-clock limit (qsub -l h_rt) with SIGTERM to the
+    job's process group, then SIGKILL 5 s later, and records how the job ended in the
+    spool.
+
+    Shepherds outlive corral-execd: it can be stopped, upgraded or killed (even with
+    SIGKILL) without ending any job. At start it re-attaches to the attempts still
+    running, reports those that ended while it was away, and reports as failed ("lost")
+    those whose shepherd died without recording an end.
 
 OPTIONS
     --config FILE
@@ -62,9 +72,10 @@ OPTIONS
         Name of this node as the scheduler knows it. Default: the host name.
 
     --spool DIR
-        Spool directory. Each attempt gets DIR/jobs/ID.ATTEMPT/ holding the job's script
-        and its TMPDIR, removed once the scheduler has recorded the attempt's end. Created
-        if missing; leftovers of an earlier run are removed at start. Required.
+        Spool directory. Each attempt gets DIR/jobs/ID.ATTEMPT/ holding the job's script,
+        its TMPDIR and its shepherd's records (shepherd.pid, job.pgid, exit), removed once
+        the scheduler has recorded the attempt's end. Created if missing. What an earlier
+        run left there is recovered at start (see DESCRIPTION), never deleted. Required.
 
     --cores N
         Cores to offer. Default: the CPUs this process may run on (its affinity mask).
@@ -77,8 +88,10 @@ OPTIONS
 
 SIGNALS
     SIGTERM, SIGINT
-        Kill every running job's process group, wait for them, and exit 0. The scheduler
-        requeues those jobs when the node registers again.
+        Exit 0 at once, leaving every job running under its shepherd; the next
+        corral-execd with the same spool re-attaches to them and reports their ends.
+        Jobs are not killed: to stop them, qdel them. (To drain a node before taking it
+        down for good, stop sending it jobs and wait for them to finish.)
 
 EXIT STATUS
     0 after SIGTERM or SIGINT; 1 when the daemon cannot run (spool not writable, socket
@@ -89,7 +102,8 @@ EXAMPLE
 )";
 
 constexpr int kExitUsage = 2;
-constexpr int64_t kShutdownGraceMs = 5000;  // SIGKILLed processes normally go at once
+// Without pidfds (Linux < 5.3), how often re-attached shepherds are checked.
+constexpr int64_t kRecoveredPollMs = 200;
 
 void Complain(const std::string& message) {
   std::fprintf(stderr, "corral-execd: %s\n", message.c_str());
@@ -191,8 +205,8 @@ class Daemon {
     std::fwrite(text.data(), 1, text.size(), stderr);
   }
 
-  // Runs until SIGTERM/SIGINT. Returns the process exit code.
-  int Run() {
+  // Runs until SIGTERM/SIGINT, starting from what Recover found. Returns the exit code.
+  int Run(const Recovery& recovered) {
     socket_.set(zmq::sockopt::routing_id, "execd/" + config_.node);  // before connect
     socket_.set(zmq::sockopt::linger, 0);
     // Messages queue while the connection is down (up to the send high-water mark) and
@@ -200,23 +214,33 @@ class Daemon {
     // queueing the first RegisterNode would be lost to the connect race, costing a retry.
     socket_.connect(config_.scheduler);
     Log("connecting to " + config_.scheduler);
-    Send(agent_.Start(clock_.Now()));
+    Send(agent_.Start(clock_.Now(), recovered));
 
     bool stop = false;
     while (!stop) {
-      zmq::pollitem_t items[] = {{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0},
-                                 {nullptr, signal_fd_, ZMQ_POLLIN, 0}};
-      const int64_t wait_ms = agent_.MsUntilTick(clock_.Now());
-      zmq::poll(items, 2, std::chrono::milliseconds(wait_ms));
-      bool child_ended = false;
-      if (items[1].revents & ZMQ_POLLIN) ReadSignals(child_ended, stop);
-      if (child_ended) {
+      std::vector<zmq::pollitem_t> items = {{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0},
+                                            {nullptr, signal_fd_, ZMQ_POLLIN, 0}};
+      // Re-attached shepherds are not our children (no SIGCHLD): their pidfds say when
+      // they end.
+      for (int fd : launcher_.WatchFds()) items.push_back({nullptr, fd, ZMQ_POLLIN, 0});
+      int64_t wait_ms = agent_.MsUntilTick(clock_.Now());
+      const bool poll_launcher = launcher_.NeedsPolling();
+      if (poll_launcher) wait_ms = std::min(wait_ms, kRecoveredPollMs);
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait_ms));
+      bool reap = poll_launcher;
+      if (items[1].revents & ZMQ_POLLIN) ReadSignals(reap, stop);
+      for (size_t i = 2; i < items.size(); ++i) reap = reap || (items[i].revents & ZMQ_POLLIN);
+      if (reap) {
         for (const AttemptEnd& end : launcher_.Reap()) Send(agent_.OnExit(end, clock_.Now()));
       }
       if (items[0].revents & ZMQ_POLLIN) ReceiveAll();
       Send(agent_.Tick(clock_.Now()));
     }
-    Shutdown();
+    // Jobs stay with their shepherds; unacked exits stay in the spool. Both are picked up
+    // by the next execd's Recover.
+    Log("leaving " + std::to_string(launcher_.RunningCount()) +
+        " job(s) running; they will be re-attached at next start");
+    Log("exiting");
     return 0;
   }
 
@@ -226,7 +250,8 @@ class Daemon {
     while (read(signal_fd_, &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info))) {
       if (info.ssi_signo == SIGCHLD) child_ended = true;
       if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGINT) {
-        Log(std::string("received ") + strsignal(static_cast<int>(info.ssi_signo)) + "; stopping");
+        Log(std::string("received ") + strsignal(static_cast<int>(info.ssi_signo)) +
+            "; stopping (jobs keep running)");
         stop = true;
       }
     }
@@ -263,29 +288,6 @@ class Daemon {
     }
   }
 
-  // Kill, reap (bounded), clean the spool. No exit reports: see Agent::Shutdown.
-  void Shutdown() {
-    agent_.Shutdown();
-    const int64_t deadline = MonotonicNowMs() + kShutdownGraceMs;
-    for (;;) {
-      for (const AttemptEnd& end : launcher_.Reap()) {
-        Log("job " + AttemptName(end.key) + " ended (shutdown)");
-        if (Status s = launcher_.Release(end.key); !s.ok()) Log(s.message());
-      }
-      const int64_t left = deadline - MonotonicNowMs();
-      if (launcher_.RunningCount() == 0 || left <= 0) break;
-      zmq::pollitem_t item{nullptr, signal_fd_, ZMQ_POLLIN, 0};
-      zmq::poll(&item, 1, std::chrono::milliseconds(left));
-      signalfd_siginfo info;
-      while (read(signal_fd_, &info, sizeof(info)) > 0) {
-      }
-    }
-    if (launcher_.RunningCount() > 0) {
-      Log(std::to_string(launcher_.RunningCount()) + " job(s) did not end after SIGKILL");
-    }
-    Log("exiting");
-  }
-
   const ExecdConfig& config_;
   PosixLauncher& launcher_;
   int signal_fd_;
@@ -315,14 +317,22 @@ int RunExecd(const ExecdConfig& config) {
     Complain(launcher.error().message());
     return 1;
   }
+  // Before the first RegisterNode: the registration must list what still runs here.
+  Result<Recovery> recovered = (*launcher)->Recover();
+  if (!recovered) {
+    Complain(recovered.error().message());
+    return 1;
+  }
   try {
     Daemon daemon(config, **launcher, signal_fd);
-    if (Result<int> removed = (*launcher)->RemoveLeftovers(); !removed) {
-      daemon.Log(removed.error().message());
-    } else if (*removed > 0) {
-      daemon.Log("removed " + std::to_string(*removed) + " attempt dir(s) left by an earlier run");
+    if (!recovered->running.empty() || !recovered->ended.empty()) {
+      std::string running;
+      for (const AttemptKey& key : recovered->running) running += " " + AttemptName(key);
+      daemon.Log("recovered from the spool: " + std::to_string(recovered->running.size()) +
+                 " job(s) still running" + (running.empty() ? "" : " (" + running.substr(1) + ")") +
+                 ", " + std::to_string(recovered->ended.size()) + " ended while away");
     }
-    return daemon.Run();
+    return daemon.Run(*recovered);
   } catch (const zmq::error_t& e) {
     // cppzmq throws; nothing else here does. A bad endpoint ends up here too.
     Complain(std::string("ZeroMQ: ") + e.what() + " (scheduler endpoint '" + config.scheduler +

@@ -1,6 +1,6 @@
 // The execd Agent's protocol logic (registration, heartbeats, duplicate orders, exit
-// resends, kills, limits) over a recording Launcher, with `now` passed in; and the
-// inventory's /proc/meminfo parser.
+// resends, kills, recovery after a restart) over a recording Launcher, with `now` passed
+// in; and the inventory's /proc/meminfo parser.
 #include <doctest/doctest.h>
 
 #include <set>
@@ -163,7 +163,7 @@ TEST_CASE("execd agent: a start failure becomes an exit with the reason") {
   CHECK(f.Order(7, 1, 200).empty());  // still not retried
 }
 
-TEST_CASE("execd agent: kill orders, wall-clock limit and shutdown") {
+TEST_CASE("execd agent: kill orders go to the launcher; wall-clock limits are the shepherd's") {
   Fixture f;
   f.Register();
   f.Order(7, 1, 100);
@@ -175,16 +175,76 @@ TEST_CASE("execd agent: kill orders, wall-clock limit and shutdown") {
 
   CHECK(f.agent.MsUntilTick(4000) == 1010);  // heartbeat due at 5010
   f.agent.OnMessage(NodeRegistered{100000}, 5000);
-  CHECK(f.agent.MsUntilTick(50000) == 10100);  // the limit of 8.1 comes first
-  f.agent.Tick(60099);
-  CHECK(f.launcher.killed.size() == 1);
+  CHECK(f.agent.MsUntilTick(50000) == 55000);  // no timer for the limit of 8.1
   f.agent.Tick(60100);
-  CHECK(f.launcher.killed == std::vector<AttemptKey>{{7, 1}, {8, 1}});
-  f.agent.Tick(60200);  // killed once only
-  CHECK(f.launcher.killed.size() == 2);
+  CHECK(f.launcher.killed.size() == 1);
 
-  f.agent.Shutdown();
-  CHECK(f.launcher.killed.size() == 4);
+  // The shepherd's record of a limit kill is reported as it is.
+  std::vector<Message> out = f.agent.OnExit({.key = {8, 1},
+                                             .exit_code = 137,
+                                             .signal = 9,
+                                             .start_time = 150,
+                                             .end_time = 65150,
+                                             .reason = "wall time exceeded"},
+                                            65200);
+  REQUIRE(Types(out) == "job_exit");
+  const auto& exit = std::get<JobExit>(out[0]);
+  CHECK(exit.signal == 9);
+  CHECK(exit.start_time == 150);
+  CHECK(exit.end_time == 65150);
+  CHECK(exit.failure.empty());
+  CHECK(exit.reason == "wall time exceeded");  // reaches the scheduler's exit_reason
+}
+
+TEST_CASE("execd agent: after a restart, registration lists re-attached attempts after the exits") {
+  Fixture f;
+  Recovery recovered;
+  recovered.running = {{7, 1}, {9, 2}};
+  recovered.ended = {{.key = {5, 1},
+                      .exit_code = 3,
+                      .cpu_ms = 4,
+                      .max_rss_kb = 800,
+                      .start_time = 10,
+                      .end_time = 20},
+                     {.key = {6, 1},
+                      .exit_code = 1,
+                      .failure = "lost: the shepherd of attempt 6.1 died without an exit status"}};
+  std::vector<Message> out = f.agent.Start(1000, recovered);
+  // Exits first: the scheduler requeues whatever a registration does not list.
+  REQUIRE(Types(out) == "job_exit,job_exit,register");
+  const auto& done = std::get<JobExit>(out[0]);
+  CHECK(done.job_id == 5);
+  CHECK(done.exit_code == 3);
+  CHECK(done.start_time == 10);
+  CHECK(done.end_time == 20);
+  CHECK(done.cpu_ms == 4);
+  const auto& lost = std::get<JobExit>(out[1]);
+  CHECK(lost.job_id == 6);
+  CHECK(lost.failure == recovered.ended[1].failure);
+  CHECK(lost.end_time == 1000);  // unknown: the time it was found
+  CHECK(std::get<RegisterNode>(out[2]).running == std::vector<RunningAttempt>{{7, 1}, {9, 2}});
+
+  // Retries carry the exits too, until acked.
+  CHECK(Types(f.agent.Tick(2000)) == "job_exit,job_exit,register");
+  f.agent.OnMessage(NodeRegistered{5000}, 2100);
+  f.agent.OnMessage(ExitAck{5, 1}, 2100);
+  CHECK(f.launcher.released == std::vector<AttemptKey>{{5, 1}});
+  out = f.agent.Tick(7100);
+  REQUIRE(Types(out) == "job_exit,heartbeat");
+  CHECK(std::get<Heartbeat>(out[1]).running == std::vector<RunningAttempt>{{7, 1}, {9, 2}});
+
+  // Re-sent orders for recovered attempts start nothing.
+  CHECK(f.Order(7, 1, 7200).empty());
+  CHECK(f.Order(5, 1, 7200).empty());
+  CHECK(f.Order(6, 1, 7200).empty());
+  CHECK(f.launcher.launched.empty());
+
+  // A re-attached attempt's end is reported like any other, with the shepherd's times.
+  out = f.agent.OnExit({.key = {7, 1}, .exit_code = 0, .start_time = 50, .end_time = 7000}, 7300);
+  REQUIRE(Types(out) == "job_exit");
+  CHECK(std::get<JobExit>(out[0]).start_time == 50);
+  CHECK(std::get<JobExit>(out[0]).end_time == 7000);
+  CHECK(f.agent.Running() == std::vector<RunningAttempt>{{9, 2}});
 }
 
 TEST_CASE("execd agent: not_found from the scheduler means register again") {

@@ -1,6 +1,7 @@
-// PosixLauncher with real processes (fork, exec, kill, reap) in temporary directories, and
-// the pure Grid Engine rules for output paths and the job environment. Every wait is a
-// poll() timeout bounded by a deadline; no test sleeps.
+// PosixLauncher with real processes (shepherd, job, kill, reap) in temporary directories,
+// and the pure Grid Engine rules for output paths and the job environment. Every wait is a
+// poll() timeout bounded by a deadline; no test sleeps. Shepherd-specific behaviour (exit
+// files, limits, recovery after a restart) is in shepherd_test.cc.
 #include "execd/launcher.h"
 
 #include <doctest/doctest.h>
@@ -178,11 +179,25 @@ TEST_CASE("launcher: a missing cwd is a start failure naming the directory") {
   const std::string missing = dir.path() + "/no/such/dir";
   Job job = MakeJob(9, 1, "badcwd", "#!/bin/sh\nexit 0\n", missing);
 
-  Result<pid_t> pid = launcher->Launch(job);
-  REQUIRE_FALSE(pid.has_value());
-  CHECK(pid.error().message() == "cannot chdir to " + missing + ": No such file or directory");
+  // The shepherd finds out, not the execd: the launch itself succeeds.
+  REQUIRE(launcher->Launch(job).has_value());
+  std::optional<AttemptEnd> end = WaitForEnd(*launcher, {9, 1});
+  REQUIRE(end.has_value());
+  CHECK(end->failure == "cannot chdir to " + missing + ": No such file or directory");
+  CHECK(end->exit_code == 1);
   CHECK(launcher->RunningCount() == 0);
   CHECK(launcher->Reap().empty());
+}
+
+TEST_CASE("launcher: pre-fork failures are returned by Launch") {
+  TempDir dir;
+  auto launcher = MakeLauncher(dir.path() + "/spool");
+  Job job = MakeJob(13, 1, "nobin", "", dir.path());
+  job.spec.binary = true;  // and no command
+  Result<pid_t> pid = launcher->Launch(job);
+  REQUIRE_FALSE(pid.has_value());
+  CHECK(pid.error().message() == "binary job without a command");
+  CHECK(launcher->RunningCount() == 0);
 }
 
 TEST_CASE("launcher: kill takes down the whole process group, reported as 137 / signal 9") {

@@ -1,0 +1,55 @@
+// The per-attempt shepherd: a forked (never exec'd) copy of the execd that starts one job in
+// its own process group, waits for it, enforces its wall-clock limit and leaves the outcome
+// in the attempt's exit file. It runs in a session of its own and outlives the execd.
+// What to run is decided before fork (PosixLauncher::Launch); nothing here decides policy.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "execd/launcher.h"
+#include "execd/spool.h"
+
+namespace corral {
+
+// How to start the job's process, fully prepared before fork.
+struct JobPlan {
+  bool switch_user = false;  // initgroups/setgid/setuid (the execd runs as root)
+  std::string login;         // for initgroups
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string cwd;
+  std::string stdout_path;
+  std::string stderr_path;
+  bool join = false;
+  bool search_path = false;          // execvp in the job's PATH (binary jobs, -S shell)
+  std::vector<std::string> argv;     // argv[0] is the file to exec
+  std::vector<std::string> sh_argv;  // for a script without #!: /bin/sh script args...
+  std::vector<std::string> env;      // "NAME=value"
+};
+
+struct ShepherdPlan {
+  AttemptKey key;
+  AttemptPaths paths;
+  JobPlan job;
+  int64_t h_rt_ms = 0;           // wall-clock limit from the job's start; 0 = none
+  int64_t kill_grace_ms = 5000;  // at the limit: SIGTERM, then SIGKILL this much later
+  const Clock* clock = nullptr;  // stamps start_time / end_time; required
+};
+
+// Call only in the child of fork(); never returns. In order: resets the signal mask and
+// dispositions, setsid(), keeps only `report_fd` (moved to fd 3) and /dev/null on 0-2,
+// writes shepherd.pid, forks the job (its own process group, then everything JobPlan says),
+// writes job.pgid and sends the job's pgid (one pid_t) on `report_fd`, which it then closes.
+// It waits for the job (SIGTERM to its group at h_rt, SIGKILL after the grace period),
+// SIGKILLs whatever is left in the group, writes the exit file (fsync'd) and exits 0 (1 if
+// the exit file could not be written). A job that could not start (chdir, exec, ...) gets
+// an exit file with `failure` and exit_code 1; EOF on `report_fd` without a pgid means that
+// no job process was ever created.
+[[noreturn]] void RunShepherd(ShepherdPlan& plan, int report_fd);
+
+}  // namespace corral
