@@ -26,6 +26,7 @@
 #include "common/protocol.h"
 #include "common/transport.h"
 #include "common/units.h"
+#include "execd/launcher.h"
 #include "qtools/client.h"
 
 namespace corral {
@@ -649,7 +650,12 @@ Status LocalDown(const std::string& dir, std::ostream& out) {
   }
   int stopped = StopGroup(execds, out);
   stopped += StopGroup({SchedulerDaemon(l)}, out);
-  if (stopped == 0) out << "corral: nothing was running in " << l.dir << "\n";
+  // A stopped execd leaves its jobs running (so that a restart re-attaches them); taking
+  // the whole local cluster down ends them too. Their ends are reported at the next `up`.
+  int jobs = 0;
+  for (int k : ConfiguredNodes(l)) jobs += KillSpooledJobs(l.SpoolDir(k));
+  if (jobs > 0) out << "corral: killed " << jobs << " job(s) still running\n";
+  if (stopped == 0 && jobs == 0) out << "corral: nothing was running in " << l.dir << "\n";
   return OkStatus();
 }
 

@@ -20,6 +20,7 @@
 
 #include "common/clock.h"
 #include "common/transport.h"
+#include "execd/launcher.h"
 
 extern char** environ;
 
@@ -222,9 +223,13 @@ int FreePort() {
 TestCluster::TestCluster(ClusterOptions options) : options_(options) {
   std::filesystem::create_directories(work());
   port_ = FreePort();
+  std::string extra;
+  if (!options_.netns.empty()) {
+    extra = "\"tcp://" + options_.netns_scheduler_ip + ":" + std::to_string(port_) + "\", ";
+  }
   WriteFile(dir() + "/scheduler.yaml",
-            "endpoints: [\"tcp://127.0.0.1:" + std::to_string(port_) + "\", \"" + ipc() +
-                "\"]\n"
+            "endpoints: [\"tcp://127.0.0.1:" + std::to_string(port_) + "\", " + extra + "\"" +
+                ipc() + "\"]\n"
                 "state_dir: " + dir() + "/state\n"
                 "heartbeat_interval: " + std::to_string(options_.heartbeat_ms / 1000.0) + "\n"
                 "node_timeout: " + std::to_string(options_.node_timeout_ms / 1000.0) + "\n");
@@ -236,6 +241,11 @@ TestCluster::TestCluster(ClusterOptions options) : options_(options) {
 TestCluster::~TestCluster() {
   for (auto& [k, pid] : execds_) Stop(pid);
   Stop(scheduler_);
+  // Stopped execds leave their jobs running (re-attached at a restart): end them too, so
+  // that no test leaves processes behind.
+  for (int k = 1; k <= options_.nodes; ++k) {
+    KillSpooledJobs(dir() + "/spool-node" + std::to_string(k));
+  }
 }
 
 void TestCluster::StartScheduler() {
@@ -254,11 +264,18 @@ void TestCluster::StopScheduler(int sig) {
 
 void TestCluster::StartExecd(int k) {
   const std::string node = "node" + std::to_string(k);
-  execds_[k] = Spawn({Bin("corral-execd"), "--scheduler",
-                      "tcp://127.0.0.1:" + std::to_string(port_), "--node", node, "--spool",
-                      dir() + "/spool-" + node, "--cores", std::to_string(options_.cores),
-                      "--memory", "4G"},
-                     dir() + "/execd-" + node + ".log");
+  const bool in_netns = !options_.netns.empty() && k == options_.netns_node;
+  std::vector<std::string> argv;
+  if (in_netns) argv = {"/usr/sbin/ip", "netns", "exec", options_.netns};  // execs in place
+  const std::string host = in_netns ? options_.netns_scheduler_ip : "127.0.0.1";
+  for (const std::string& a :
+       {Bin("corral-execd"), std::string("--scheduler"), "tcp://" + host + ":" + std::to_string(port_),
+        std::string("--node"), node, std::string("--spool"), dir() + "/spool-" + node,
+        std::string("--cores"), std::to_string(options_.cores), std::string("--memory"),
+        std::string("4G")}) {
+    argv.push_back(a);
+  }
+  execds_[k] = Spawn(argv, dir() + "/execd-" + node + ".log");
 }
 
 void TestCluster::StopExecd(int k, int sig) {

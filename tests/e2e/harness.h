@@ -64,6 +64,11 @@ struct ClusterOptions {
   int cores = 2;
   int64_t heartbeat_ms = 500;
   int64_t node_timeout_ms = 30000;
+  // A network namespace to run node<netns_node> in, reaching the scheduler at
+  // netns_scheduler_ip (which the scheduler then also listens on). Empty: all on loopback.
+  std::string netns;
+  int netns_node = 0;
+  std::string netns_scheduler_ip;
 };
 
 class TestCluster {
@@ -91,6 +96,7 @@ class TestCluster {
   std::string ipc() const { return "ipc://" + dir_.path + "/s.sock"; }
   std::string Logs() const;  // tail of every daemon log, for failure messages
   pid_t scheduler_pid() const { return scheduler_; }
+  pid_t execd_pid(int k) const { return execds_.at(k); }
 
  private:
   ClusterOptions options_;

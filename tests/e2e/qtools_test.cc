@@ -175,9 +175,17 @@ TEST_CASE("local_cluster_cli") {
   RunResult sync = Run({"qsub", "-sync", "y", "-cwd", "-b", "y", "true"}, qenv, dir.path);
   CHECK_MESSAGE(sync.exit_code == 0, sync.err);
 
+  // A job still running when the cluster goes down is ended with it.
+  WriteFile(dir.path + "/long.sh", "#!/bin/sh\necho $$ > long.pid\nsleep 300\n");
+  CHECK(Run({"qsub", "-cwd", "long.sh"}, qenv, dir.path).exit_code == 0);
+  REQUIRE(WaitUntil([&] { return !ReadFile(dir.path + "/long.pid").empty(); }, 10000));
+  const pid_t long_pid = std::stoi(ReadFile(dir.path + "/long.pid"));
+
   RunResult down = Run({Bin("corral"), "local", "down", "--dir", cluster}, env, "", "", 60000);
   CHECK(down.exit_code == 0);
   CHECK(!Alive(std::stoi(execd_pid)));
+  CHECK(down.out.find("killed 1 job(s) still running") != std::string::npos);
+  CHECK(WaitUntil([&] { return !Alive(long_pid); }, 5000));
   CHECK(!std::filesystem::exists(cluster + "/run/scheduler.pid"));
   RunResult bad = Run({Bin("corral"), "local", "up", "--frobnicate"}, env);
   CHECK(bad.exit_code == 2);
