@@ -194,3 +194,37 @@ TEST_CASE("scheduler_restart_with_running_jobs") {
     CHECK((runs[{"end", job.id, 1}]) == 1);
   }
 }
+
+TEST_CASE("drain_and_rerun_policy") {
+  TestCluster cluster({.nodes = 2, .cores = 1, .heartbeat_ms = 200, .node_timeout_ms = 1500});
+  auto env = cluster.Env();
+  auto run = [&](std::vector<std::string> argv) { return Run(argv, env, cluster.work()); };
+  // qmod -d: node2 takes no work; qhost says so.
+  RunResult mod = run({"qmod", "-d", "all.q@node2"});
+  CHECK(mod.exit_code == 0);
+  CHECK(mod.out.find("changed state of \"all.q@node2\" (disabled)") != std::string::npos);
+  RunResult hosts = run({"qhost"});
+  std::string node2_line = hosts.out.substr(hosts.out.find("\nnode2"));
+  node2_line = node2_line.substr(1, node2_line.find('\n', 1));
+  CHECK(node2_line.find(" down ") != std::string::npos);
+  // A -r n job runs on node1; a second job waits: node1 is full and node2 is drained.
+  WriteFile(cluster.work() + "/long.sh", "#!/bin/sh\necho $$ > pid.$JOB_ID\nsleep 60\n");
+  JobId once = std::stoll(run({"qsub", "-terse", "-cwd", "-r", "n", "long.sh"}).out);
+  REQUIRE(WaitUntil([&] { return !ReadFile(cluster.work() + "/pid." + std::to_string(once)).empty(); },
+                    10000));
+  JobId waiting = std::stoll(run({"qsub", "-terse", "-cwd", "-b", "y", "true"}).out);
+  CHECK(WaitUntil([&] { return run({"qstat"}).out.find(" qw ") != std::string::npos; }, 2000));
+  CHECK(run({"qmod", "-e", "node2"}).exit_code == 0);
+  std::vector<Job> done = cluster.WaitJobs({waiting}, 10000);
+  CHECK(done.at(0).node == "node2");
+  // node1 dies with its job: a -r n job is not requeued; it fails with "node failed".
+  cluster.StopExecd(1, SIGKILL);
+  kill(-std::stoi(ReadFile(cluster.work() + "/pid." + std::to_string(once))), SIGKILL);
+  done = cluster.WaitJobs({once}, 15000);
+  CHECK(done.at(0).state == JobState::kFailed);
+  CHECK(done.at(0).reason == "node failed");
+  CHECK(done.at(0).attempts.size() == 1);
+  CHECK(run({"qacct", "-j", std::to_string(once)}).out.find("reason=node failed") !=
+        std::string::npos);
+  CHECK(run({"qhost"}).out.find("unreachable") != std::string::npos);
+}
