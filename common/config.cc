@@ -4,6 +4,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -176,6 +177,31 @@ Result<ExecdConfig> ParseExecdConfig(const std::string& yaml, const std::string&
          Status s = PositiveInt(v, where, n);
          if (s.ok()) c.cores = n;
          return s;
+       }},
+      {"gpus",
+       [&c](const YAML::Node& v, const std::string& where) -> Status {
+         if (!v.IsSequence()) {
+           return Error(Code::kInvalidArgument, where + ": must be a list of GPU indices, e.g. [0, 1]");
+         }
+         std::vector<int> ids;
+         for (const auto& e : v) {
+           int id = -1;
+           std::string text;
+           if (Status s = Scalar(e, where, text); !s.ok()) return s;
+           try {
+             size_t used = 0;
+             id = std::stoi(text, &used);
+             if (used != text.size() || id < 0) throw std::invalid_argument("");
+           } catch (const std::exception&) {
+             return Error(Code::kInvalidArgument, where + ": '" + text + "' is not a GPU index");
+           }
+           if (std::find(ids.begin(), ids.end(), id) != ids.end()) {
+             return Error(Code::kInvalidArgument, where + ": GPU " + text + " is listed twice");
+           }
+           ids.push_back(id);
+         }
+         c.gpus = ids;
+         return OkStatus();
        }},
       {"memory",
        [&c](const YAML::Node& v, const std::string& where) -> Status {

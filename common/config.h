@@ -32,6 +32,7 @@ struct ExecdConfig {
   std::string spool_dir;          // per-job scripts and state
   std::optional<int> cores;       // override detected cores
   std::optional<int64_t> mem_mb;  // override detected memory (MiB)
+  std::optional<std::vector<int>> gpus;  // GPU indices offered; default: nvidia-smi -L
 };
 
 Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path);

@@ -20,7 +20,9 @@ json TimeJson(TimeMs t) {
   return static_cast<double>(t) / 1000.0;
 }
 
-json ResourcesJson(const Resources& r) { return {{"cores", r.cores}, {"mem_mb", r.mem_mb}}; }
+json ResourcesJson(const Resources& r) {
+  return {{"cores", r.cores}, {"mem_mb", r.mem_mb}, {"gpus", r.gpus}};
+}
 
 json SpecJson(const JobSpec& s, bool with_script) {
   json j = {{"name", s.name},
@@ -84,6 +86,8 @@ json JobJson(const Job& job, bool with_script) {
             {"reason", job.reason},
             {"cancel_requested", job.cancel_requested},
             {"exit_reason", FinalReason(job)},
+            {"alloc_cores", job.alloc_cores},
+            {"alloc_gpus", job.alloc_gpus},
             {"attempts", AttemptsJson(job.attempts)},
             {"spec", SpecJson(job.spec, with_script)}};
   return j;
@@ -92,6 +96,7 @@ json JobJson(const Job& job, bool with_script) {
 json NodeJson(const Node& n) {
   return {{"name", n.name},
           {"total", ResourcesJson(n.total)},
+          {"gpu_ids", n.gpu_ids},
           {"state", NodeStateName(n.state)},
           {"enabled", n.enabled},
           {"last_seen", TimeJson(n.last_seen)}};
@@ -137,7 +142,10 @@ json Body(const NodesReply& m) {
 json Body(const NodeAdminRequest& m) { return {{"node", m.node}, {"enable", m.enable}}; }
 json Body(const ErrorReply& m) { return {{"code", CodeName(m.code)}, {"message", m.message}}; }
 json Body(const RegisterNode& m) {
-  return {{"node", m.node}, {"total", ResourcesJson(m.total)}, {"running", AttemptsJson(m.running)}};
+  return {{"node", m.node},
+          {"total", ResourcesJson(m.total)},
+          {"running", AttemptsJson(m.running)},
+          {"gpu_ids", m.gpu_ids}};
 }
 json Body(const NodeRegistered& m) { return {{"heartbeat_interval_ms", m.heartbeat_interval_ms}}; }
 json Body(const Heartbeat& m) { return {{"node", m.node}, {"running", AttemptsJson(m.running)}}; }
@@ -235,6 +243,18 @@ class Reader {
       out[k] = e.get<std::string>();
     }
   }
+  // A list of small non-negative integers (core indices, GPU ids).
+  void Indices(const char* key, std::vector<int>& out, bool required = true) {
+    const json* v = Get(key, required);
+    if (v == nullptr) return;
+    if (!v->is_array()) return Fail(Path(key), "must be an array of indices");
+    for (const json& e : *v) {
+      if (!e.is_number_integer() || e.get<int64_t>() < 0 || e.get<int64_t>() > (1 << 20)) {
+        return Fail(Path(key), "must be an array of indices (0 to 1048576)");
+      }
+      out.push_back(static_cast<int>(e.get<int64_t>()));
+    }
+  }
   void Ids(const char* key, std::vector<JobId>& out, bool required = true) {
     const json* v = Get(key, required);
     if (v == nullptr) return;
@@ -287,6 +307,7 @@ class Reader {
 void ReadResources(Reader& r, Resources& out) {
   r.Int64("cores", out.cores, true, 0, 1 << 20);
   r.Int64("mem_mb", out.mem_mb, true, 0, int64_t{1} << 40);
+  r.Int64("gpus", out.gpus, false, 0, 1 << 16);
 }
 
 void ReadSpec(Reader& r, JobSpec& s, bool with_script) {
@@ -345,6 +366,8 @@ void ReadJob(Reader& r, Job& job, bool with_script, bool millis) {
   r.Int64("max_rss_kb", job.max_rss_kb, false);
   r.Str("reason", job.reason, false);
   r.Bool("cancel_requested", job.cancel_requested, false);
+  r.Indices("alloc_cores", job.alloc_cores, false);
+  r.Indices("alloc_gpus", job.alloc_gpus, false);
   r.Array("attempts", [&](Reader& ra) {
     Attempt at;
     ra.Int64("attempt", at.number, true, 1, 1 << 30);
@@ -436,6 +459,7 @@ void ReadBody(Reader& r, NodesReply& m) {
     }
     rn.Seconds("last_seen", n.last_seen);
     rn.Bool("enabled", n.enabled, false);
+    rn.Indices("gpu_ids", n.gpu_ids, false);
     m.nodes.push_back(std::move(n));
   });
   r.Array("used", [&](Reader& ru) {
@@ -459,7 +483,11 @@ void ReadBody(Reader& r, RegisterNode& m) {
   r.Str("node", m.node);
   r.Object("total", [&](Reader& rt) { ReadResources(rt, m.total); });
   ReadAttempts(r, "running", m.running);
+  r.Indices("gpu_ids", m.gpu_ids, false);
   if (r.ok() && m.node.empty()) r.Fail("node", "must not be empty");
+  if (r.ok() && static_cast<size_t>(m.total.gpus) != m.gpu_ids.size()) {
+    r.Fail("total.gpus", "must equal the number of gpu_ids");
+  }
 }
 void ReadBody(Reader& r, NodeRegistered& m) {
   r.Int64("heartbeat_interval_ms", m.heartbeat_interval_ms, true, 1);

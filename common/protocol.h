@@ -123,8 +123,9 @@ struct RunningAttempt {
 struct RegisterNode {
   static constexpr std::string_view kType = "register";
   std::string node;
-  Resources total;
+  Resources total;            // total.gpus must equal gpu_ids.size()
   std::vector<RunningAttempt> running;
+  std::vector<int> gpu_ids;   // GPU indices the node offers (from config or nvidia-smi)
 };
 struct NodeRegistered {
   static constexpr std::string_view kType = "registered";

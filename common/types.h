@@ -20,16 +20,21 @@ using JobId = int64_t;  // positive, assigned by the scheduler, never reused
 struct Resources {
   int cores = 0;       // CPU cores (Grid Engine "slots")
   int64_t mem_mb = 0;  // memory in MiB; in a request, 0 means "no memory request"
+  int gpus = 0;        // GPUs
 
-  bool Fits(const Resources& free) const { return cores <= free.cores && mem_mb <= free.mem_mb; }
+  bool Fits(const Resources& free) const {
+    return cores <= free.cores && mem_mb <= free.mem_mb && gpus <= free.gpus;
+  }
   Resources& operator+=(const Resources& o) {
     cores += o.cores;
     mem_mb += o.mem_mb;
+    gpus += o.gpus;
     return *this;
   }
   Resources& operator-=(const Resources& o) {
     cores -= o.cores;
     mem_mb -= o.mem_mb;
+    gpus -= o.gpus;
     return *this;
   }
   bool operator==(const Resources&) const = default;
@@ -90,6 +95,11 @@ struct Job {
   std::string reason;            // why the job failed or was cancelled; empty otherwise
   bool cancel_requested = false; // qdel of a running job: kill sent, exit not yet seen
   std::vector<Attempt> attempts; // every dispatch, oldest first; the last is the current one
+  // What the current attempt was given on its node: core indices 0..cores-1 of the node
+  // (the execd maps them onto its own CPU list) and GPU ids from the node's gpu_ids.
+  // Empty unless running; a restarted scheduler rebuilds every node's allocation from these.
+  std::vector<int> alloc_cores;
+  std::vector<int> alloc_gpus;
 
   bool operator==(const Job&) const = default;
 };
@@ -98,10 +108,11 @@ enum class NodeState { kUp, kUnreachable };
 
 struct Node {
   std::string name;
-  Resources total;       // what the node offers
+  Resources total;       // what the node offers (total.gpus == gpu_ids.size())
   NodeState state = NodeState::kUp;
   TimeMs last_seen = 0;  // last message from the node's execd
   bool enabled = true;   // false after `qmod -d`: running jobs finish, no new ones start
+  std::vector<int> gpu_ids;  // the GPU indices it offers, e.g. {0, 1, 2, 3}
 
   bool operator==(const Node&) const = default;
 };

@@ -32,7 +32,7 @@ exit status: 0 success, 1 failure, 2 usage error.
 
 constexpr const char* kLocalUsage =
     R"USAGE(usage: corral local up     --dir DIR [--nodes N] [--cpus C] [--memory SIZE]
-                          [--heartbeat SECONDS] [--node-timeout SECONDS]
+                          [--gpus G] [--heartbeat SECONDS] [--node-timeout SECONDS]
        corral local env    --dir DIR
        corral local status --dir DIR
        corral local down   --dir DIR
@@ -51,6 +51,8 @@ subcommands:
              --cpus C               cores each node offers (default: detected)
              --memory SIZE          memory each node offers, e.g. 4G, 512M (a plain
                                     number is bytes, as in Grid Engine; default: detected)
+             --gpus G               GPUs each node declares, indices 0..G-1 (no GPU
+                                    hardware needed: jobs get CUDA_VISIBLE_DEVICES)
              --heartbeat SECONDS    execd heartbeat interval (default 1)
              --node-timeout SECONDS silence after which a node is unreachable (default 30)
   env      Print shell commands that point the q-tools (qsub, qstat, ...) at the cluster:
@@ -172,6 +174,12 @@ int LocalUp(const std::map<std::string, std::string>& opts) {
         bad = n.error();
       else
         (name == "--nodes" ? o.nodes : o.cpus) = *n;
+    } else if (name == "--gpus") {
+      corral::Result<int> n = value == "0" ? corral::Result<int>(0) : PositiveInt(name, value);
+      if (!n)
+        bad = n.error();
+      else
+        o.gpus = *n;
     } else if (name == "--memory") {
       corral::Result<int64_t> mb = corral::ParseSizeMb(value);
       if (!mb)
@@ -213,7 +221,7 @@ int Local(const std::vector<std::string>& args) {
   }
   std::set<std::string> allowed = {"--dir"};
   if (sub == "up") {
-    allowed.insert({"--nodes", "--cpus", "--memory", "--heartbeat", "--node-timeout"});
+    allowed.insert({"--nodes", "--cpus", "--memory", "--gpus", "--heartbeat", "--node-timeout"});
   } else if (sub != "env" && sub != "status" && sub != "down") {
     return UsageError("local: unknown subcommand '" + sub + "' (up, env, status, down)",
                       "corral local --help");

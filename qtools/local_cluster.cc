@@ -345,6 +345,11 @@ std::string ExecdYaml(const LocalLayout& l, int k, const ExecdConfig& c) {
   y += "spool_dir: " + YamlQuote(c.spool_dir) + "\n";
   if (c.cores) y += "cores: " + std::to_string(*c.cores) + "\n";
   if (c.mem_mb) y += "memory: " + std::to_string(*c.mem_mb) + "M\n";
+  if (c.gpus) {
+    y += "gpus: [";
+    for (size_t i = 0; i < c.gpus->size(); ++i) y += (i ? ", " : "") + std::to_string((*c.gpus)[i]);
+    y += "]\n";
+  }
   return y;
 }
 
@@ -459,6 +464,10 @@ Status PrepareExecdConfig(const LocalUpOptions& o, const LocalLayout& l, int k,
     c.node = LocalLayout::NodeName(k);
     c.spool_dir = l.SpoolDir(k);
     c.cores = o.cpus;
+    if (o.gpus) {
+      c.gpus.emplace();
+      for (int g = 0; g < *o.gpus; ++g) c.gpus->push_back(g);
+    }
     if (o.memory) {
       Result<int64_t> mb = ParseSizeMb(*o.memory);
       if (!mb) return Error(Code::kInvalidArgument, "--memory: " + mb.error().message());
@@ -602,8 +611,8 @@ Status LocalUp(const LocalUpOptions& o, std::ostream& out) {
     out << "corral: note: " << l.SchedulerConfig()
         << " exists and is kept; --heartbeat/--node-timeout not applied\n";
   }
-  if ((o.cpus || o.memory) && !configured.empty()) {
-    out << "corral: note: existing execd configs are kept; --cpus/--memory apply to new nodes "
+  if ((o.cpus || o.memory || o.gpus) && !configured.empty()) {
+    out << "corral: note: existing execd configs are kept; --cpus/--memory/--gpus apply to new nodes "
            "only\n";
   }
 

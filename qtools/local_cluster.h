@@ -54,6 +54,7 @@ struct LocalUpOptions {
   std::optional<int> nodes;                // unset: the nodes already configured in dir, or 2
   std::optional<int> cpus;                 // cores each execd offers; unset: detected
   std::optional<std::string> memory;       // memory each execd offers ("4G"); unset: detected
+  std::optional<int> gpus;                 // GPUs each execd declares (0..gpus-1); unset: detected
   std::optional<int64_t> heartbeat_ms;     // unset: 1000
   std::optional<int64_t> node_timeout_ms;  // unset: 30000
   int64_t deadline_ms = 30000;             // for the scheduler to bind and every node to register

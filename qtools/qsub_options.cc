@@ -224,6 +224,21 @@ Status ApplyResource(std::string_view item, State& st, Context& ctx, const std::
     st.cores = *n;
     return OkStatus();
   }
+  if (name == "gpu" || name == "gpus" || name == "ngpus") {
+    // GPUs per job (Grid Engine sites name this complex gpu; Slurm says gpus). 0 is allowed.
+    if (value == "0") {
+      st.spec.request.gpus = 0;
+      return OkStatus();
+    }
+    if (Lower(value) == "true") {  // "-l gpu": a boolean request, as some sites write it
+      st.spec.request.gpus = 1;
+      return OkStatus();
+    }
+    Result<int> n = PositiveCount(value, label);
+    if (!n) return n.error();
+    st.spec.request.gpus = *n;
+    return OkStatus();
+  }
   st.spec.other_resources[name] = value;
   ctx.warnings.push_back(where + "unknown resource " + Quote(name) + " in -l " + std::string(item) +
                          ": recorded, not enforced");

@@ -210,6 +210,14 @@ std::string QstatJobDetail(const Job& job, std::string_view group) {
   Key(out, "corral_state", StateName(job.state));
   Key(out, "corral_slots", std::to_string(spec.request.cores));
   if (spec.request.mem_mb > 0) Key(out, "corral_mem_mb", std::to_string(spec.request.mem_mb));
+  if (spec.request.gpus > 0) Key(out, "corral_gpus", std::to_string(spec.request.gpus));
+  auto list = [](const std::vector<int>& v) {
+    std::string text;
+    for (int x : v) text += (text.empty() ? "" : ",") + std::to_string(x);
+    return text;
+  };
+  if (!job.alloc_cores.empty()) Key(out, "corral_alloc_cores", list(job.alloc_cores));
+  if (!job.alloc_gpus.empty()) Key(out, "corral_alloc_gpus", list(job.alloc_gpus));
   if (job.attempt > 0) Key(out, "corral_attempt", std::to_string(job.attempt));
   if (!job.node.empty()) Key(out, "corral_node", job.node);
   if (job.start_time != 0) Key(out, "corral_start_time", FormatCtime(job.start_time));
@@ -352,12 +360,13 @@ std::string QhostTable(const NodesReply& reply, TimeMs now) {
   // Grid Engine's columns, then Corral's STATE and SEEN (heartbeat age) at the end, so
   // that scripts splitting Grid Engine's columns by position still find theirs.
   constexpr const char* kFormat =
-      "%-23s %-13.13s%4.4s %4.4s %4.4s %4.4s %5.5s %7.7s %7.7s %7.7s %7.7s %-11s %s\n";
+      "%-23s %-13.13s%4.4s %4.4s %4.4s %4.4s %5.5s %7.7s %7.7s %7.7s %7.7s %5s %-11s %s\n";
   auto mem = [](int64_t mb) { return MemoryText(static_cast<double>(mb) * 1024 * 1024, "1"); };
   std::string out = Printf(kFormat, "HOSTNAME", "ARCH", "NCPU", "NSOC", "NCOR", "NTHR", "LOAD",
-                           "MEMTOT", "MEMUSE", "SWAPTO", "SWAPUS", "STATE", "SEEN");
-  out += std::string(111, '-') + "\n";
-  out += Printf(kFormat, "global", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-");
+                           "MEMTOT", "MEMUSE", "SWAPTO", "SWAPUS", "GPUS", "STATE", "SEEN");
+  out += std::string(117, '-') + "\n";
+  out += Printf(kFormat, "global", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                "-");
   std::vector<size_t> order(reply.nodes.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(),
@@ -369,7 +378,7 @@ std::string QhostTable(const NodesReply& reply, TimeMs now) {
     const std::string age = AgeText(node.last_seen, now);
     if (node.state != NodeState::kUp) {
       out += Printf(kFormat, node.name.c_str(), "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
-                    state.c_str(), age.c_str());
+                    "-", state.c_str(), age.c_str());
       continue;
     }
     const std::string cores = std::to_string(node.total.cores);
@@ -377,6 +386,7 @@ std::string QhostTable(const NodesReply& reply, TimeMs now) {
     out += Printf(kFormat, node.name.c_str(), "-", cores.c_str(), "-", cores.c_str(), cores.c_str(),
                   Printf("%.2f", static_cast<double>(used.cores)).c_str(),
                   mem(node.total.mem_mb).c_str(), mem(used.mem_mb).c_str(), "0.0", "0.0",
+                  (std::to_string(used.gpus) + "/" + std::to_string(node.total.gpus)).c_str(),
                   state.c_str(), age.c_str());
   }
   return out;
@@ -405,8 +415,9 @@ std::string NodesJson(const NodesReply& reply, TimeMs now) {
          {"enabled", n.enabled},
          {"heartbeat_age_s", n.last_seen == 0 ? json(nullptr)
                                               : json(static_cast<double>(now - n.last_seen) / 1000.0)},
-         {"total", {{"cores", n.total.cores}, {"mem_mb", n.total.mem_mb}}},
-         {"used", {{"cores", used.cores}, {"mem_mb", used.mem_mb}}},
+         {"total", {{"cores", n.total.cores}, {"mem_mb", n.total.mem_mb}, {"gpus", n.total.gpus}}},
+         {"used", {{"cores", used.cores}, {"mem_mb", used.mem_mb}, {"gpus", used.gpus}}},
+         {"gpu_ids", n.gpu_ids},
          {"last_seen",
           n.last_seen == 0 ? json(nullptr) : json(static_cast<double>(n.last_seen) / 1000.0)}});
   }

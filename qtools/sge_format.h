@@ -53,8 +53,9 @@ int QacctExitStatus(const Job& job);
 // qstat -j and qacct -j.
 std::vector<std::string> AttemptLines(const Job& job);
 
-// qhost's table: header, 111 dashes, the "global" line, one line per node; Grid Engine's
-// columns, then STATE (up, draining, down, unreachable) and SEEN (heartbeat age at `now`).
+// qhost's table: header, 117 dashes, the "global" line, one line per node; Grid Engine's
+// columns, then GPUS (used/total), STATE (up, draining, down, unreachable) and SEEN
+// (heartbeat age at `now`).
 std::string QhostTable(const NodesReply& nodes, TimeMs now);
 
 // `--json` output: {"jobs":[...]} with JobToJson objects; {"nodes":[...]} for qhost.

@@ -52,10 +52,16 @@ std::string NeverFits(const ClusterState& state, const Resources& request) {
   if (state.nodes.empty()) return "";  // no node has registered yet: nothing to judge by
   int max_cores = 0;
   int64_t max_mem = 0;
+  int max_gpus = 0;
   for (const auto& [name, node] : state.nodes) {
     if (request.Fits(node.total)) return "";
     max_cores = std::max(max_cores, node.total.cores);
     max_mem = std::max(max_mem, node.total.mem_mb);
+    max_gpus = std::max(max_gpus, node.total.gpus);
+  }
+  if (request.gpus > max_gpus) {
+    return "no node has " + std::to_string(request.gpus) + " GPUs; largest has " +
+           std::to_string(max_gpus);
   }
   if (request.cores > max_cores) {
     return "no node has " + std::to_string(request.cores) + " cores; largest has " +
@@ -76,6 +82,7 @@ Status ValidateSpec(const JobSpec& spec) {
   }
   if (spec.request.cores < 1) return Error(Code::kInvalidArgument, "a job needs at least 1 core");
   if (spec.request.mem_mb < 0) return Error(Code::kInvalidArgument, "memory request is negative");
+  if (spec.request.gpus < 0) return Error(Code::kInvalidArgument, "GPU request is negative");
   if (spec.h_rt_s < 0) return Error(Code::kInvalidArgument, "h_rt is negative");
   if (spec.binary && spec.args.empty()) {
     return Error(Code::kInvalidArgument, "a binary job (-b y) needs a command");
@@ -267,6 +274,8 @@ Job Lost(const Job& job, const CoreConfig& config, TimeMs now, const std::string
   Job base = job;
   EndAttempt(base, now, why);
   base.cancel_requested = false;
+  base.alloc_cores.clear();  // the next attempt gets its own
+  base.alloc_gpus.clear();
   const int allowed = job.spec.max_attempts > 0 ? job.spec.max_attempts : config.max_attempts;
   std::string final_reason;
   if (!job.spec.rerunnable) {
@@ -329,12 +338,13 @@ Outcome Register(const ClusterState& state, const RegisterNode& msg, const CoreC
   Node node;
   node.name = msg.node;
   node.total = msg.total;
+  node.gpu_ids = msg.gpu_ids;
   node.state = NodeState::kUp;
   node.last_seen = now;
   auto it = state.nodes.find(msg.node);
   if (it != state.nodes.end()) node.enabled = it->second.enabled;  // qmod -d outlives restarts
   if (it == state.nodes.end() || it->second.total != node.total ||
-      it->second.state != node.state) {
+      it->second.gpu_ids != node.gpu_ids || it->second.state != node.state) {
     out.actions.put_nodes.push_back(node);
   }
   out.actions.seen_nodes.push_back({msg.node, now});
@@ -399,6 +409,49 @@ Outcome Exit(const ClusterState& state, const JobExit& msg) {
   out.actions.put_jobs.push_back(std::move(*moved));
   return out;
 }
+
+// What is still free on one node during a Decide pass: counts, and which core indices and
+// GPU ids are taken.
+class NodeRoom {
+ public:
+  explicit NodeRoom(const Node& node)
+      : free(node.total), core_taken_(node.total.cores, false),
+        gpus_free_(node.gpu_ids.begin(), node.gpu_ids.end()) {}
+
+  // Marks what a running job holds as taken.
+  void Take(const Job& job) {
+    free -= job.spec.request;
+    for (int c : job.alloc_cores) {
+      if (c >= 0 && c < static_cast<int>(core_taken_.size())) core_taken_[c] = true;
+    }
+    for (int g : job.alloc_gpus) gpus_free_.erase(g);
+  }
+
+  // Gives `request` the lowest free core indices and GPU ids. The caller checked Fits().
+  void Allocate(const Resources& request, std::vector<int>& cores, std::vector<int>& gpus) {
+    free -= request;
+    cores.clear();
+    gpus.clear();
+    for (int c = 0; c < static_cast<int>(core_taken_.size()) &&
+                    static_cast<int>(cores.size()) < request.cores;
+         ++c) {
+      if (!core_taken_[c]) {
+        core_taken_[c] = true;
+        cores.push_back(c);
+      }
+    }
+    while (static_cast<int>(gpus.size()) < request.gpus && !gpus_free_.empty()) {
+      gpus.push_back(*gpus_free_.begin());
+      gpus_free_.erase(gpus_free_.begin());
+    }
+  }
+
+  Resources free;
+
+ private:
+  std::vector<bool> core_taken_;
+  std::set<int> gpus_free_;
+};
 
 }  // namespace
 
@@ -474,21 +527,25 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
 
   // 2. First come, first served: the oldest queued job starts on the first node (by
   // name) where it fits; when it fits nowhere it waits and so does everything behind it.
-  // (Backfill and priorities replace this order in policies/.)
-  std::map<std::string, Resources> free;
+  // (Backfill and priorities replace this order in policies/.) A start is given specific
+  // core indices and GPU ids, the lowest free ones, never shared between running jobs.
+  std::map<std::string, NodeRoom> room;
   for (const auto& [name, node] : state.nodes) {
-    if (node.state == NodeState::kUp && node.enabled && !lost.count(name)) free[name] = node.total;
+    if (node.state == NodeState::kUp && node.enabled && !lost.count(name)) {
+      room.emplace(name, NodeRoom(node));
+    }
   }
-  if (free.empty()) return out;
-  for (const auto& [name, used] : UsedByNode(state)) {
-    if (free.count(name) && !lost.count(name)) free[name] -= used;
+  if (room.empty()) return out;
+  for (JobId id : state.running) {
+    const Job& job = state.jobs.at(id);
+    auto it = room.find(job.node);
+    if (it != room.end()) it->second.Take(job);
   }
-  // Jobs requeued in step 1 rejoin the queue in id order in the next pass.
   for (JobId id : state.queued) {
     const Job& job = state.jobs.at(id);
-    auto fit = std::find_if(free.begin(), free.end(),
-                            [&](const auto& f) { return job.spec.request.Fits(f.second); });
-    if (fit == free.end()) break;
+    auto fit = std::find_if(room.begin(), room.end(),
+                            [&](const auto& r) { return job.spec.request.Fits(r.second.free); });
+    if (fit == room.end()) break;
     Result<Job> moved = Move(job, JobEvent::kStart);
     if (!moved) continue;
     moved->attempt = job.attempt + 1;
@@ -498,8 +555,8 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
     moved->exit_code.reset();
     moved->exit_signal = 0;
     moved->reason.clear();
+    fit->second.Allocate(job.spec.request, moved->alloc_cores, moved->alloc_gpus);
     moved->attempts.push_back({moved->attempt, fit->first, now, 0, ""});
-    fit->second -= job.spec.request;
     out.orders.push_back({fit->first, StartJob{*moved}});
     out.put_jobs.push_back(std::move(*moved));
   }

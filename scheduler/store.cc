@@ -7,13 +7,14 @@
 #include <sqlite3.h>
 
 #include <array>
+#include <charconv>
 
 namespace corral {
 namespace {
 
 // Migration N takes the schema from version N-1 to N. Never edit a released step;
 // add a new one.
-constexpr std::array<const char*, 3> kMigrations = {
+constexpr std::array<const char*, 4> kMigrations = {
     // 1: jobs and the next job id.
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE jobs(id INTEGER PRIMARY KEY, state TEXT NOT NULL, owner TEXT NOT NULL,"
@@ -26,6 +27,9 @@ constexpr std::array<const char*, 3> kMigrations = {
     "CREATE INDEX jobs_by_state ON jobs(state);",
     // 3: an admin's `qmod -d` (drain) survives scheduler restarts.
     "ALTER TABLE nodes ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;",
+    // 4: GPUs: the ids a node offers ("0,1,2,3"), so that submit checks and allocations
+    // survive restarts.
+    "ALTER TABLE nodes ADD COLUMN gpu_ids TEXT NOT NULL DEFAULT '';",
 };
 
 Error SqlError(sqlite3* db, const std::string& what) {
@@ -124,9 +128,9 @@ Status Store::Prepare() {
        "ON CONFLICT(id) DO UPDATE SET state=excluded.state, end_time=excluded.end_time, "
        "record=excluded.record"},
       {&put_node_,
-       "INSERT INTO nodes(name, cores, mem_mb, state, enabled) VALUES(?,?,?,?,?) ON "
+       "INSERT INTO nodes(name, cores, mem_mb, state, enabled, gpu_ids) VALUES(?,?,?,?,?,?) ON "
        "CONFLICT(name) DO UPDATE SET cores=excluded.cores, mem_mb=excluded.mem_mb, "
-       "state=excluded.state, enabled=excluded.enabled"},
+       "state=excluded.state, enabled=excluded.enabled, gpu_ids=excluded.gpu_ids"},
       {&put_meta_,
        "INSERT INTO meta(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET "
        "value=excluded.value"},
@@ -160,7 +164,7 @@ Result<ClusterState> Store::Load() {
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) return SqlError(db_, "load jobs");
 
-  if (sqlite3_prepare_v2(db_, "SELECT name, cores, mem_mb, state, enabled FROM nodes ORDER BY name", -1,
+  if (sqlite3_prepare_v2(db_, "SELECT name, cores, mem_mb, state, enabled, gpu_ids FROM nodes ORDER BY name", -1,
                          &st, nullptr) != SQLITE_OK) {
     return SqlError(db_, "load nodes");
   }
@@ -171,6 +175,20 @@ Result<ClusterState> Store::Load() {
     node.total.mem_mb = sqlite3_column_int64(st, 2);
     node.state = NodeStateFromName(Text(st, 3)).value_or(NodeState::kUnreachable);
     node.enabled = sqlite3_column_int(st, 4) != 0;
+    const std::string gpus = Text(st, 5);
+    for (size_t at = 0; at < gpus.size();) {
+      size_t comma = gpus.find(',', at);
+      if (comma == std::string::npos) comma = gpus.size();
+      int id = 0;
+      auto [end, ec] = std::from_chars(gpus.data() + at, gpus.data() + comma, id);
+      if (ec != std::errc() || end != gpus.data() + comma) {
+        sqlite3_finalize(st);
+        return Error(Code::kInternal, "corrupt gpu_ids '" + gpus + "' of node " + node.name);
+      }
+      node.gpu_ids.push_back(id);
+      at = comma + 1;
+    }
+    node.total.gpus = static_cast<int>(node.gpu_ids.size());
     state.nodes.emplace(node.name, std::move(node));
   }
   sqlite3_finalize(st);
@@ -217,6 +235,9 @@ Status Store::Apply(const Actions& actions) {
     sqlite3_bind_int64(put_node_, 3, node.total.mem_mb);
     sqlite3_bind_text(put_node_, 4, NodeStateName(node.state).data(), -1, SQLITE_STATIC);
     sqlite3_bind_int(put_node_, 5, node.enabled ? 1 : 0);
+    std::string gpus;
+    for (int g : node.gpu_ids) gpus += (gpus.empty() ? "" : ",") + std::to_string(g);
+    sqlite3_bind_text(put_node_, 6, gpus.c_str(), -1, SQLITE_TRANSIENT);
     if (sqlite3_step(put_node_) != SQLITE_DONE) return fail("store node " + node.name);
   }
   if (actions.next_job_id) {

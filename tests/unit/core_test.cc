@@ -39,8 +39,10 @@ struct Cluster {
     REQUIRE(std::holds_alternative<SubmitReply>(m));
     return std::get<SubmitReply>(m).id;
   }
-  void AddNode(const std::string& name, int cores, int64_t mem = 4096) {
-    FromNode(RegisterNode{name, {cores, mem}, {}});
+  void AddNode(const std::string& name, int cores, int64_t mem = 4096, int gpus = 0) {
+    std::vector<int> ids;
+    for (int g = 0; g < gpus; ++g) ids.push_back(g);
+    FromNode(RegisterNode{name, {cores, mem, gpus}, {}, ids});
   }
   const Job& job(JobId id) { return state.jobs.at(id); }
   std::vector<Order> TakeOrders() { return std::exchange(orders, {}); }
@@ -403,4 +405,55 @@ TEST_CASE("core: node messages a client sends, and client messages a node sends,
   Cluster c;
   CHECK(std::holds_alternative<ErrorReply>(c.Client(Heartbeat{"n", {}})));
   CHECK(std::holds_alternative<ErrorReply>(*c.FromNode(SubmitRequest{Spec()})));
+}
+
+TEST_CASE("core: a GPU request no node can hold is refused with the reason") {
+  Cluster c;
+  c.AddNode("a", 8, 4096, 4);
+  c.AddNode("b", 8, 4096, 0);
+  JobSpec s = Spec();
+  s.request.gpus = 8;
+  CHECK(ErrorOf(c.Client(SubmitRequest{s})) == "no node has 8 GPUs; largest has 4");
+}
+
+TEST_CASE("core: specific cores and GPUs are allocated, never shared, and survive a reload") {
+  Cluster c;
+  c.AddNode("gpu", 8, 64000, 4);
+  JobSpec two = Spec(2);
+  two.request.gpus = 2;
+  JobId a = c.Submit(two);
+  JobId b = c.Submit(two);
+  JobId d = c.Submit(two);  // no GPUs left: waits
+  JobId e = c.Submit(Spec(3));
+  c.Tick();
+  CHECK(c.job(a).alloc_gpus == std::vector<int>{0, 1});
+  CHECK(c.job(b).alloc_gpus == std::vector<int>{2, 3});
+  CHECK(c.job(a).alloc_cores == std::vector<int>{0, 1});
+  CHECK(c.job(b).alloc_cores == std::vector<int>{2, 3});
+  CHECK(c.job(d).state == JobState::kQueued);
+  CHECK(c.job(e).state == JobState::kQueued);  // FCFS: waits behind d
+  // The start order carries the allocation to the execd.
+  auto orders = c.TakeOrders();
+  CHECK(std::get<StartJob>(orders.at(1).message).job.alloc_gpus == std::vector<int>{2, 3});
+
+  // a ends: d gets a's GPUs and cores; e gets the lowest free cores after that.
+  c.FromNode(JobExit{"gpu", a, 1, 0, 0, 1, 2, 0, 0, ""});
+  c.Tick();
+  CHECK(c.job(d).alloc_gpus == std::vector<int>{0, 1});
+  CHECK(c.job(d).alloc_cores == std::vector<int>{0, 1});
+  CHECK(c.job(e).alloc_cores == std::vector<int>{4, 5, 6});
+  CHECK(c.job(e).alloc_gpus.empty());
+
+  // A scheduler restart rebuilds the allocation from the running jobs' records.
+  ClusterState reloaded;
+  reloaded.jobs = c.state.jobs;
+  reloaded.nodes = c.state.nodes;
+  reloaded.next_job_id = c.state.next_job_id;
+  Reindex(reloaded);
+  c.state = reloaded;
+  JobId f = c.Submit(Spec(1));
+  JobId g = c.Submit(Spec(1));
+  c.Tick();
+  CHECK(c.job(f).alloc_cores == std::vector<int>{7});  // the one core nobody holds
+  CHECK(c.job(g).state == JobState::kQueued);          // and then none is left
 }

@@ -60,6 +60,16 @@ TEST_CASE("qsub options: defaults for a plain script") {
   CHECK(p.spec.env == env);
 }
 
+TEST_CASE("qsub options: -l gpu=N and gpus=N request GPUs") {
+  CHECK(MustParse(Input({"job.sh"})).spec.request.gpus == 0);
+  CHECK(MustParse(Input({"-l", "gpu=2", "job.sh"})).spec.request.gpus == 2);
+  ParsedQsub p = MustParse(Input({"-pe", "smp", "4", "job.sh"}, "#!/bin/sh\n#$ -l h_rt=10,gpus=3\n"));
+  CHECK(p.spec.request.gpus == 3);
+  CHECK(p.spec.request.cores == 4);
+  CHECK(p.warnings.empty());
+  CHECK(ErrorOf(Input({"-l", "gpu=lots", "job.sh"})).find("gpu=lots") != std::string::npos);
+}
+
 TEST_CASE("qsub options: -r and --max-attempts (from the line or a directive)") {
   CHECK(MustParse(Input({"job.sh"})).spec.rerunnable);
   CHECK(MustParse(Input({"job.sh"})).spec.max_attempts == 0);
@@ -155,10 +165,12 @@ TEST_CASE("qsub options: unknown -l names are recorded with a warning") {
   REQUIRE(p.warnings.size() == 1);
   CHECK(p.warnings[0] == "unknown resource 'tmpdir' in -l tmpdir=<TBD>: recorded, not enforced");
 
-  ParsedQsub d = MustParse(Input({"job.sh"}, "#$ -l gpu\n"));
-  CHECK(d.spec.other_resources.at("gpu") == "TRUE");
+  ParsedQsub d = MustParse(Input({"job.sh"}, "#$ -l infiniband\n"));
+  CHECK(d.spec.other_resources.at("infiniband") == "TRUE");
   REQUIRE(d.warnings.size() == 1);
-  CHECK(d.warnings[0] == "job.sh:1: unknown resource 'gpu' in -l gpu: recorded, not enforced");
+  CHECK(d.warnings[0] ==
+        "job.sh:1: unknown resource 'infiniband' in -l infiniband: recorded, not enforced");
+  CHECK(MustParse(Input({"job.sh"}, "#$ -l gpu\n")).spec.request.gpus == 1);
 }
 
 TEST_CASE("qsub options: memory is per slot as in Grid Engine") {

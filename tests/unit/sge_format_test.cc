@@ -271,19 +271,22 @@ TEST_CASE("sge format: qhost table") {
                  Node{"a-very-long-node-name.example.org", {16, 64000}, NodeState::kUp, 99600},
                  Node{"drained", {2, 1024}, NodeState::kUp, 100000, false}};
   reply.used = {{0, 0}, {4, 8192}, {1, 0}};
+  reply.nodes[1].gpu_ids = {0, 1, 2, 3};
+  reply.nodes[1].total.gpus = 4;
+  reply.used[1].gpus = 2;
   CHECK(QhostTable(reply, 100000) ==
         "HOSTNAME                ARCH         NCPU NSOC NCOR NTHR  LOAD  MEMTOT  MEMUSE  SWAPTO  "
-        "SWAPUS STATE       SEEN\n" +
-            std::string(111, '-') +
+        "SWAPUS  GPUS STATE       SEEN\n" +
+            std::string(117, '-') +
             "\n"
             "global                  -               -    -    -    -     -       -       -       "
-            "-       - -           -\n"
+            "-       -     - -           -\n"
             "a-very-long-node-name.example.org -              16    -   16   16  4.00   62.5G    "
-            "8.0G     0.0     0.0 up          0.4s\n"
+            "8.0G     0.0     0.0   2/4 up          0.4s\n"
             "down1                   -               -    -    -    -     -       -       -       "
-            "-       - unreachable 99s\n"
+            "-       -     - unreachable 99s\n"
             "drained                 -               2    -    2    2  1.00    1.0G     0.0     "
-            "0.0     0.0 draining    0.0s\n");
+            "0.0     0.0   0/0 draining    0.0s\n");
 }
 
 TEST_CASE("sge format: every attempt is listed in qstat -j and qacct -j") {
@@ -309,9 +312,9 @@ TEST_CASE("sge format: --json wrappers") {
   reply.nodes = {Node{"n1", {2, 512}, NodeState::kUp, 1500}};
   reply.used = {{1, 256}};
   CHECK(NodesJson(reply, 2000) ==
-        "{\"nodes\":[{\"enabled\":true,\"heartbeat_age_s\":0.5,\"last_seen\":1.5,\"name\":\"n1\","
-        "\"reachable\":true,\"state\":\"up\",\"total\":{\"cores\":2,\"mem_mb\":512},\"used\":{"
-        "\"cores\":1,\"mem_mb\":256}}]}\n");
+        "{\"nodes\":[{\"enabled\":true,\"gpu_ids\":[],\"heartbeat_age_s\":0.5,\"last_seen\":1.5,"
+        "\"name\":\"n1\",\"reachable\":true,\"state\":\"up\",\"total\":{\"cores\":2,\"gpus\":0,"
+        "\"mem_mb\":512},\"used\":{\"cores\":1,\"gpus\":0,\"mem_mb\":256}}]}\n");
 }
 
 }  // namespace

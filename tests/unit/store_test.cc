@@ -50,6 +50,8 @@ TEST_CASE("store: a batch round-trips through a reopened database") {
     a.put_jobs = {SubmittedJob(1), SubmittedJob(2, JobState::kHeld)};
     a.put_nodes = {MakeNode("node1", 4, 8192), MakeNode("node2", 2, 1024)};
     a.put_nodes[1].enabled = false;
+    a.put_nodes[0].gpu_ids = {0, 1, 3};
+    a.put_nodes[0].total.gpus = 3;
     a.next_job_id = 3;
     REQUIRE((*store)->Apply(a).ok());
     Actions b;  // an update of job 1 in a later batch
@@ -71,8 +73,10 @@ TEST_CASE("store: a batch round-trips through a reopened database") {
   CHECK(state->running == std::set<JobId>{1});
   CHECK(state->held == std::set<JobId>{2});
   CHECK(state->next_job_id == 3);
-  CHECK(state->nodes.at("node1").total == Resources{4, 8192});
+  CHECK(state->nodes.at("node1").total == Resources{4, 8192, 3});
   CHECK(state->nodes.at("node1").enabled);
+  CHECK(state->nodes.at("node1").gpu_ids == std::vector<int>{0, 1, 3});
+  CHECK(state->nodes.at("node1").total.gpus == 3);
   CHECK_FALSE(state->nodes.at("node2").enabled);
   CHECK(state->jobs.at(1).attempts == std::vector<Attempt>{{1, "node1", 5000, 0, ""}});
 }
