@@ -4,17 +4,49 @@
 #include "execd/agent.h"
 
 #include <algorithm>
+#include <set>
 #include <type_traits>
 #include <utility>
 #include <variant>
+
+#include "execd/inventory.h"
 
 namespace corral {
 
 Agent::Agent(AgentOptions options, Launcher& launcher, LogSink log)
     : options_(std::move(options)), launcher_(launcher), log_(std::move(log)) {}
 
+Status CheckAllocation(const Job& job, const Resources& total, const std::vector<int>& gpu_ids) {
+  std::set<int> seen;
+  for (int core : job.alloc_cores) {
+    if (core < 0 || core >= total.cores) {
+      return Error(Code::kInvalidArgument, "allocated core index " + std::to_string(core) +
+                                               " is not one of this node's 0.." +
+                                               std::to_string(total.cores - 1));
+    }
+    if (!seen.insert(core).second) {
+      return Error(Code::kInvalidArgument,
+                   "core index " + std::to_string(core) + " allocated twice");
+    }
+  }
+  seen.clear();
+  for (int gpu : job.alloc_gpus) {
+    if (std::find(gpu_ids.begin(), gpu_ids.end(), gpu) == gpu_ids.end()) {
+      return Error(Code::kInvalidArgument,
+                   "allocated GPU " + std::to_string(gpu) + " is not offered by this node");
+    }
+    if (!seen.insert(gpu).second) {
+      return Error(Code::kInvalidArgument, "GPU " + std::to_string(gpu) + " allocated twice");
+    }
+  }
+  return OkStatus();
+}
+
 RegisterNode Agent::MakeRegister() const {
-  return RegisterNode{options_.node, options_.total, Running()};
+  return RegisterNode{.node = options_.node,
+                      .total = options_.total,
+                      .running = Running(),
+                      .gpu_ids = options_.gpu_ids};
 }
 
 std::vector<RunningAttempt> Agent::Running() const {
@@ -43,7 +75,8 @@ std::vector<Message> Agent::Start(TimeMs now, const Recovery& recovered) {
         (end.failure.empty() ? "exit code " + std::to_string(end.exit_code) : end.failure));
   }
   Log("registering with the scheduler: " + std::to_string(options_.total.cores) + " cores, " +
-      std::to_string(options_.total.mem_mb) + " MiB" +
+      std::to_string(options_.total.mem_mb) + " MiB, " +
+      (options_.gpu_ids.empty() ? "no GPUs" : "GPUs " + JoinIds(options_.gpu_ids)) +
       (running_.empty() ? "" : ", " + std::to_string(running_.size()) + " job(s) running"));
   registered_ = false;
   register_tries_ = 1;
@@ -92,7 +125,12 @@ std::vector<Message> Agent::StartAttempt(const Job& job, TimeMs now) {
     return {};
   }
   Remember(key);
-  Result<pid_t> pid = launcher_.Launch(job);
+  Result<pid_t> pid = [&]() -> Result<pid_t> {
+    if (Status s = CheckAllocation(job, options_.total, options_.gpu_ids); !s.ok()) {
+      return std::unexpected(s);
+    }
+    return launcher_.Launch(job);
+  }();
   if (!pid) {
     JobExit exit{.node = options_.node,
                  .job_id = job.id,

@@ -23,6 +23,7 @@ namespace corral {
 struct AgentOptions {
   std::string node;
   Resources total;                      // what RegisterNode offers
+  std::vector<int> gpu_ids;             // the GPUs it offers; total.gpus == gpu_ids.size()
   int64_t register_retry_ms = 1000;     // RegisterNode is resent this often until answered
   int64_t default_heartbeat_ms = 5000;  // if NodeRegistered carries no usable interval
   size_t seen_limit = 100000;           // (job, attempt) pairs remembered against re-sends
@@ -30,6 +31,11 @@ struct AgentOptions {
 
 // One line per event, without the "corral-execd[node]: " prefix (the sink adds it).
 using LogSink = std::function<void(const std::string&)>;
+
+// Whether a StartJob's allocation fits this node: each of job.alloc_cores an index in
+// [0, total.cores), each of job.alloc_gpus one of `gpu_ids`, none twice. InvalidArgument
+// naming the first offender otherwise. Empty lists (an older scheduler) are fine. Pure.
+Status CheckAllocation(const Job& job, const Resources& total, const std::vector<int>& gpu_ids);
 
 // Single-threaded. Each call returns the messages to send to the scheduler, in order.
 // `now` is wall-clock time from the loop's Clock; it stamps exits and drives the timers.

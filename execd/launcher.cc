@@ -21,6 +21,7 @@
 #include <string_view>
 #include <utility>
 
+#include "execd/inventory.h"
 #include "execd/shepherd.h"
 #include "execd/spool.h"
 
@@ -173,7 +174,8 @@ std::string ResolveOutputPath(const std::string& requested, char kind, const Job
 }
 
 std::map<std::string, std::string> BuildJobEnvironment(const Job& job, const JobUser& user,
-                                                       const JobHost& host, const JobFiles& files) {
+                                                       const JobHost& host, const JobFiles& files,
+                                                       const std::vector<int>& bound_cpus) {
   const JobSpec& spec = job.spec;
   auto submitted = [&spec](const std::string& name, const std::string& fallback) {
     const auto it = spec.env.find(name);
@@ -205,6 +207,17 @@ std::map<std::string, std::string> BuildJobEnvironment(const Job& job, const Job
   env["CORRAL_JOB_ID"] = std::to_string(job.id);
   env["CORRAL_NODE"] = host.node;
   env["CORRAL_ATTEMPT"] = std::to_string(job.attempt);
+  // A scheduler older than core allocation sends no alloc_cores: the request says how many.
+  const size_t threads = !job.alloc_cores.empty()
+                             ? job.alloc_cores.size()
+                             : static_cast<size_t>(std::max(1, spec.request.cores));
+  env["OMP_NUM_THREADS"] = std::to_string(threads);
+  env["CORRAL_CORES"] = JoinIds(job.alloc_cores);
+  env["CORRAL_CPUS"] = JoinIds(bound_cpus);
+  // Set even when empty: an unset CUDA_VISIBLE_DEVICES would show the job every GPU.
+  env["CUDA_VISIBLE_DEVICES"] = JoinIds(job.alloc_gpus);
+  env["CORRAL_GPUS"] = JoinIds(job.alloc_gpus);
+  env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID";
   return env;
 }
 
@@ -238,6 +251,7 @@ Result<std::unique_ptr<PosixLauncher>> PosixLauncher::Create(LauncherOptions opt
                  options.spool_dir + " must be searchable by job owners (chmod o+x)");
   }
   if (options.clock == nullptr) options.clock = &kSystemClock;
+  if (options.cpus.empty()) options.cpus = AllowedCpus();
   return std::unique_ptr<PosixLauncher>(new PosixLauncher(std::move(options)));
 }
 
@@ -310,6 +324,14 @@ Result<pid_t> PosixLauncher::Launch(const Job& job) {
   if (spec.binary && spec.args.empty()) {
     return Error(Code::kInvalidArgument, "binary job without a command");
   }
+  if (!job.alloc_cores.empty()) {
+    Result<std::vector<int>> cpus = MapCoresToCpus(job.alloc_cores, options_.cpus);
+    if (!cpus) {
+      return Error(Code::kInvalidArgument, "cannot bind to cores " + JoinIds(job.alloc_cores) +
+                                               ": " + cpus.error().message());
+    }
+    plan.cpus = std::move(*cpus);
+  }
 
   // Spool: a fresh directory per attempt. One with the same name is stale: the agent never
   // starts an attempt twice, and Recover has taken over those that still run.
@@ -341,7 +363,7 @@ Result<pid_t> PosixLauncher::Launch(const Job& job) {
   files.stderr_path = spec.join
                           ? files.stdout_path
                           : ResolveOutputPath(spec.stderr_path, 'e', job, user, host, is_directory);
-  for (const auto& [name, value] : BuildJobEnvironment(job, user, host, files)) {
+  for (const auto& [name, value] : BuildJobEnvironment(job, user, host, files, plan.cpus)) {
     plan.env.push_back(name + "=" + value);
   }
   plan.cwd = JobWorkingDirectory(job, user);

@@ -58,7 +58,9 @@ class Launcher {
   virtual ~Launcher() = default;
   // Starts `job.attempt` of `job`. Returns a pid (the shepherd's) once the job's process
   // exists (PosixLauncher waits for its shepherd to report the job's pgid, a fork away).
-  // An error when it could not even be handed to a shepherd (spool, unknown user, fork);
+  // PosixLauncher binds the job to the CPUs its job.alloc_cores map onto (none: unbound).
+  // An error when it could not even be handed to a shepherd (spool, unknown user, fork,
+  // invalid core indices);
   // failures of the job's own start (chdir, exec, ...) come later from Reap, with `failure`.
   virtual Result<pid_t> Launch(const Job& job) = 0;
   // SIGKILL to the attempt's process group; its end then comes from Reap. False if it does
@@ -116,15 +118,24 @@ struct JobFiles {
 // The job's environment: spec.env (what qsub -V / -v and SGE_O_* carried), then the
 // variables Grid Engine always sets (HOME USER LOGNAME SHELL PATH JOB_ID JOB_NAME NSLOTS
 // NHOSTS NQUEUES QUEUE HOSTNAME SGE_TASK_* ENVIRONMENT TMPDIR REQUEST SGE_STDOUT_PATH
-// SGE_STDERR_PATH) and Corral's (CORRAL_JOB_ID CORRAL_NODE CORRAL_ATTEMPT). Pure.
+// SGE_STDERR_PATH), Corral's (CORRAL_JOB_ID CORRAL_NODE CORRAL_ATTEMPT) and the allocation's,
+// which override the submit environment: OMP_NUM_THREADS (allocated cores, else requested
+// ones), CORRAL_CORES (job.alloc_cores), CORRAL_CPUS (`bound_cpus`, the real CPUs the job is
+// bound to; empty when unbound), CUDA_VISIBLE_DEVICES and CORRAL_GPUS (job.alloc_gpus; ""
+// for none, so that CUDA sees no device) and CUDA_DEVICE_ORDER=PCI_BUS_ID (the ids are
+// nvidia-smi's, which CUDA only shares in PCI order). Lists are comma-separated. Pure.
 std::map<std::string, std::string> BuildJobEnvironment(const Job& job, const JobUser& user,
-                                                       const JobHost& host, const JobFiles& files);
+                                                       const JobHost& host, const JobFiles& files,
+                                                       const std::vector<int>& bound_cpus);
 
 struct LauncherOptions {
   std::string spool_dir;  // attempts get SPOOL/jobs/<id>.<attempt>/ (see execd/spool.h)
   JobHost host;
   int64_t kill_grace_ms = 5000;  // wall-clock limit: SIGTERM, then SIGKILL this much later
   const Clock* clock = nullptr;  // stamps start/end times in shepherds; null = SystemClock
+  // CPU ids that core index i of job.alloc_cores maps onto (MapCoresToCpus in
+  // execd/inventory.h); empty = AllowedCpus() read at Create.
+  std::vector<int> cpus;
 };
 
 // Each attempt runs under its own shepherd (a fork of the execd in a new session), which

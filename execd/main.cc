@@ -12,6 +12,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -37,7 +38,7 @@ constexpr char kUsage[] = R"(NAME
 
 SYNOPSIS
     corral-execd [--config FILE] [--scheduler ENDPOINT] [--node NAME] [--spool DIR]
-                 [--cores N] [--memory SIZE]
+                 [--cores N] [--memory SIZE] [--gpus LIST]
     corral-execd --help
 
 DESCRIPTION
@@ -60,10 +61,35 @@ DESCRIPTION
     running, reports those that ended while it was away, and reports as failed ("lost")
     those whose shepherd died without recording an end.
 
+CPU AND GPU ALLOCATION
+    The scheduler gives each job core indices 0..N-1 of the node (N = --cores) and GPU
+    ids from those the node offers (--gpus). corral-execd reads its own CPU affinity
+    list once at start (sched_getaffinity, ascending) and, before exec, binds the job
+    with sched_setaffinity to exactly the CPUs its core indices map onto: index i runs
+    on the i-th CPU of that list or, when the node offers more cores than it has CPUs
+    (C of them: an oversubscribed test cluster), on CPU number i mod C of it. The job
+    and everything it starts inherit the binding, as Cpus_allowed_list in
+    /proc/self/status shows. It is a binding, not a cgroup: a job may change its own
+    mask. A job from a scheduler that sends no core indices runs unbound. An order
+    naming a core index or GPU this node does not offer, or a binding the kernel
+    refuses, fails the job at start with a message saying so.
+
+    The job's environment says what it got (lists comma-separated, e.g. 0,2):
+        OMP_NUM_THREADS        number of allocated cores (else of requested ones)
+        CORRAL_CORES           the allocated core indices
+        CORRAL_CPUS            the CPU ids it is bound to (empty when unbound)
+        CUDA_VISIBLE_DEVICES   its GPU ids; empty when it has none, so that CUDA
+        CORRAL_GPUS            shows it no GPU
+        CUDA_DEVICE_ORDER      PCI_BUS_ID, so that CUDA numbers GPUs as nvidia-smi does
+    These replace any value of the same name from the submit environment (qsub -V/-v).
+    GPUs are not otherwise fenced: a job that ignores CUDA_VISIBLE_DEVICES can open
+    any device node it has permission for.
+
 OPTIONS
     --config FILE
         Read settings from the YAML file FILE (keys: scheduler, node, spool_dir, cores,
-        memory; unknown keys are an error). Options given on the command line override it.
+        memory, gpus; unknown keys are an error). Options given on the command line
+        override it.
 
     --scheduler ENDPOINT
         ZeroMQ endpoint of the scheduler, e.g. tcp://head:6444. Required.
@@ -78,10 +104,20 @@ OPTIONS
         run left there is recovered at start (see DESCRIPTION), never deleted. Required.
 
     --cores N
-        Cores to offer. Default: the CPUs this process may run on (its affinity mask).
+        Cores to offer. Default: the number of CPUs this process may run on (its
+        affinity mask). More than that oversubscribes them (see CPU AND GPU ALLOCATION).
 
     --memory SIZE
         Memory to offer, e.g. 64G or 512M. Default: the machine's physical memory.
+
+    --gpus LIST
+        GPUs to offer: a comma-separated list of GPU ids as nvidia-smi numbers them
+        (--gpus 0,2 offers GPUs 0 and 2), or a count (--gpus 4 offers 0,1,2,3). A single
+        number is always a count: to offer GPU 3 alone, write 'gpus: [3]' in the
+        config file. --gpus 0 or --gpus '' offers none. In the config file: gpus: [0, 1].
+        Default: the GPUs that 'nvidia-smi -L' lists, when an nvidia-smi is on PATH (it is
+        given 10 s, then killed); none when there is none or it fails. What was found,
+        and from where, is logged at start.
 
     --help
         Print this text and exit.
@@ -99,6 +135,7 @@ EXIT STATUS
 
 EXAMPLE
     corral-execd --scheduler tcp://head:6444 --spool /var/spool/corral
+    corral-execd --scheduler tcp://head:6444 --spool /var/spool/corral --gpus 0,1
 )";
 
 constexpr int kExitUsage = 2;
@@ -112,11 +149,12 @@ void Complain(const std::string& message) {
 // Command line over the (optional) config file. Result is the merged config.
 Result<ExecdConfig> ParseCommandLine(int argc, char** argv, bool& help) {
   struct Flags {
-    std::optional<std::string> config, scheduler, node, spool, cores, memory;
+    std::optional<std::string> config, scheduler, node, spool, cores, memory, gpus;
   } flags;
   const std::pair<std::string_view, std::optional<std::string>*> known[] = {
       {"--config", &flags.config}, {"--scheduler", &flags.scheduler}, {"--node", &flags.node},
       {"--spool", &flags.spool},   {"--cores", &flags.cores},         {"--memory", &flags.memory},
+      {"--gpus", &flags.gpus},
   };
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -172,6 +210,11 @@ Result<ExecdConfig> ParseCommandLine(int argc, char** argv, bool& help) {
     if (*mb <= 0) return Error(Code::kInvalidArgument, "--memory: must be more than 0");
     config.mem_mb = *mb;
   }
+  if (flags.gpus) {
+    Result<std::vector<int>> ids = ParseGpuList(*flags.gpus);
+    if (!ids) return Error(Code::kInvalidArgument, "--gpus: " + ids.error().message());
+    config.gpus = *ids;
+  }
   if (config.scheduler.empty()) {
     return Error(Code::kInvalidArgument, "no scheduler endpoint (--scheduler or 'scheduler:')");
   }
@@ -190,20 +233,25 @@ void EnsureStandardFds() {
   }
 }
 
+void LogLine(const std::string& node, const std::string& line) {
+  const std::string text = "corral-execd[" + node + "]: " + line + "\n";
+  std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
 class Daemon {
  public:
-  Daemon(const ExecdConfig& config, PosixLauncher& launcher, int signal_fd)
+  Daemon(const ExecdConfig& config, const NodeInventory& inventory, PosixLauncher& launcher,
+         int signal_fd)
       : config_(config),
         launcher_(launcher),
         signal_fd_(signal_fd),
         socket_(context_, zmq::socket_type::dealer),
-        agent_(AgentOptions{.node = config.node, .total = NodeResources(config)}, launcher,
-               [this](const std::string& line) { Log(line); }) {}
+        agent_(
+            AgentOptions{
+                .node = config.node, .total = inventory.total, .gpu_ids = inventory.gpu_ids},
+            launcher, [this](const std::string& line) { Log(line); }) {}
 
-  void Log(const std::string& line) const {
-    const std::string text = "corral-execd[" + config_.node + "]: " + line + "\n";
-    std::fwrite(text.data(), 1, text.size(), stderr);
-  }
+  void Log(const std::string& line) const { LogLine(config_.node, line); }
 
   // Runs until SIGTERM/SIGINT, starting from what Recover found. Returns the exit code.
   int Run(const Recovery& recovered) {
@@ -300,6 +348,10 @@ class Daemon {
 
 int RunExecd(const ExecdConfig& config) {
   EnsureStandardFds();
+  // Before signals are blocked and ZeroMQ starts threads: this may run nvidia-smi.
+  const char* path = std::getenv("PATH");
+  const NodeInventory inventory = DetectInventory(config, path != nullptr ? path : "/usr/bin:/bin");
+  for (const std::string& note : inventory.notes) LogLine(config.node, note);
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGCHLD);
@@ -312,7 +364,9 @@ int RunExecd(const ExecdConfig& config) {
     return 1;
   }
   Result<std::unique_ptr<PosixLauncher>> launcher =
-      PosixLauncher::Create({config.spool_dir, JobHost{config.node, LocalHostName()}});
+      PosixLauncher::Create({.spool_dir = config.spool_dir,
+                             .host = JobHost{config.node, LocalHostName()},
+                             .cpus = inventory.cpus});
   if (!launcher) {
     Complain(launcher.error().message());
     return 1;
@@ -324,7 +378,7 @@ int RunExecd(const ExecdConfig& config) {
     return 1;
   }
   try {
-    Daemon daemon(config, **launcher, signal_fd);
+    Daemon daemon(config, inventory, **launcher, signal_fd);
     if (!recovered->running.empty() || !recovered->ended.empty()) {
       std::string running;
       for (const AttemptKey& key : recovered->running) running += " " + AttemptName(key);

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -20,6 +21,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 extern char** environ;
 
@@ -47,6 +49,27 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
   _exit(127);
 }
 
+// Restricts this process (and what it starts) to exactly `cpus`. This is binding, not
+// confinement: the job may change its own mask later (within its cpuset), as any process
+// may. The shepherd itself stays unbound, as does the execd.
+void BindToCpus(const std::vector<int>& cpus, int status_fd) {
+  if (cpus.empty()) return;
+  const int size = *std::max_element(cpus.begin(), cpus.end()) + 1;
+  cpu_set_t* set = CPU_ALLOC(size);
+  if (set == nullptr) ChildFail(status_fd, "cannot bind to CPUs", "", ENOMEM);
+  const size_t bytes = CPU_ALLOC_SIZE(size);
+  CPU_ZERO_S(bytes, set);
+  std::string list;
+  for (int cpu : cpus) {
+    CPU_SET_S(cpu, bytes, set);
+    list += (list.empty() ? "" : ",") + std::to_string(cpu);
+  }
+  if (sched_setaffinity(0, bytes, set) != 0) {
+    ChildFail(status_fd, "cannot bind to CPUs ", list.c_str(), errno);
+  }
+  CPU_FREE(set);
+}
+
 int OpenOutput(const std::string& path) {
   return open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
 }
@@ -59,6 +82,7 @@ int OpenOutput(const std::string& path) {
   // The shepherd keeps fd 3 (its report pipe) until it has sent the pgid: not for the job.
   // Failure only means an old kernel, and that pipe is close-on-exec anyway.
   close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  BindToCpus(plan.cpus, status_fd);
 
   if (plan.switch_user) {
     if (initgroups(plan.login.c_str(), plan.gid) != 0) {

@@ -30,6 +30,7 @@ struct JobPlan {
   std::vector<std::string> argv;     // argv[0] is the file to exec
   std::vector<std::string> sh_argv;  // for a script without #!: /bin/sh script args...
   std::vector<std::string> env;      // "NAME=value"
+  std::vector<int> cpus;             // sched_setaffinity to exactly these CPU ids; empty = inherit
 };
 
 struct ShepherdPlan {

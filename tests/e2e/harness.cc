@@ -275,6 +275,10 @@ void TestCluster::StartExecd(int k) {
         std::string("4G")}) {
     argv.push_back(a);
   }
+  if (options_.gpus > 0) {
+    argv.push_back("--gpus");
+    argv.push_back(std::to_string(options_.gpus));
+  }
   execds_[k] = Spawn(argv, dir() + "/execd-" + node + ".log");
 }
 

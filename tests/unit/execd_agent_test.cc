@@ -1,6 +1,6 @@
 // The execd Agent's protocol logic (registration, heartbeats, duplicate orders, exit
 // resends, kills, recovery after a restart) over a recording Launcher, with `now` passed
-// in; and the inventory's /proc/meminfo parser.
+// in; allocation checks; and the inventory's /proc/meminfo parser.
 #include <doctest/doctest.h>
 
 #include <set>
@@ -161,6 +161,67 @@ TEST_CASE("execd agent: a start failure becomes an exit with the reason") {
   CHECK(f.agent.Running().empty());
   CHECK(f.agent.UnackedCount() == 1);
   CHECK(f.Order(7, 1, 200).empty());  // still not retried
+}
+
+TEST_CASE("execd agent: RegisterNode carries the GPU ids; the log names them") {
+  RecordingLauncher launcher;
+  std::vector<std::string> log;
+  Agent agent(AgentOptions{.node = "g1", .total = {8, 16000, 3}, .gpu_ids = {0, 2, 3}}, launcher,
+              [&log](const std::string& line) { log.push_back(line); });
+  std::vector<Message> out = agent.Start(0);
+  REQUIRE(Types(out) == "register");
+  const auto& reg = std::get<RegisterNode>(out[0]);
+  CHECK(reg.total == Resources{8, 16000, 3});
+  CHECK(reg.gpu_ids == std::vector<int>{0, 2, 3});
+  REQUIRE_FALSE(log.empty());
+  CHECK(log.back().find("GPUs 0,2,3") != std::string::npos);
+  // What the scheduler decodes: total.gpus must match the ids.
+  Result<Envelope> decoded = Decode(Encode(out[0]));
+  REQUIRE(decoded.has_value());
+  CHECK(std::get<RegisterNode>(decoded->message).gpu_ids == std::vector<int>{0, 2, 3});
+}
+
+TEST_CASE("execd agent: an allocation this node does not offer is a start failure") {
+  const Resources total{4, 16000, 2};
+  const std::vector<int> gpus{1, 3};
+  Job job;
+  CHECK(CheckAllocation(job, total, gpus).ok());  // an older scheduler: nothing allocated
+  job.alloc_cores = {0, 3};
+  job.alloc_gpus = {3, 1};
+  CHECK(CheckAllocation(job, total, gpus).ok());
+  job.alloc_cores = {4};
+  CHECK(CheckAllocation(job, total, gpus).message() ==
+        "allocated core index 4 is not one of this node's 0..3");
+  job.alloc_cores = {1, 1};
+  CHECK(CheckAllocation(job, total, gpus).message() == "core index 1 allocated twice");
+  job.alloc_cores = {-1};
+  CHECK(CheckAllocation(job, total, gpus).code() == Code::kInvalidArgument);
+  job.alloc_cores = {};
+  job.alloc_gpus = {2};
+  CHECK(CheckAllocation(job, total, gpus).message() ==
+        "allocated GPU 2 is not offered by this node");
+  job.alloc_gpus = {1, 1};
+  CHECK(CheckAllocation(job, total, gpus).message() == "GPU 1 allocated twice");
+
+  // Through the agent: the launcher is not asked, the scheduler gets the reason.
+  RecordingLauncher launcher;
+  Agent agent(AgentOptions{.node = "g1", .total = total, .gpu_ids = gpus}, launcher,
+              [](const std::string&) {});
+  agent.Start(0);
+  agent.OnMessage(NodeRegistered{5000}, 10);
+  StartJob start;
+  start.job.id = 5;
+  start.job.attempt = 1;
+  start.job.alloc_gpus = {0};
+  std::vector<Message> out = agent.OnMessage(start, 100);
+  REQUIRE(Types(out) == "job_exit");
+  CHECK(std::get<JobExit>(out[0]).failure == "allocated GPU 0 is not offered by this node");
+  CHECK(launcher.launched.empty());
+  start.job.id = 6;
+  start.job.alloc_gpus = {3};
+  start.job.alloc_cores = {2, 3};
+  CHECK(agent.OnMessage(start, 100).empty());
+  CHECK(launcher.launched.size() == 1);
 }
 
 TEST_CASE("execd agent: kill orders go to the launcher; wall-clock limits are the shepherd's") {

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "execd/inventory.h"
 
 namespace corral {
 namespace {
@@ -286,7 +287,7 @@ TEST_CASE("launcher: job environment keeps the submit environment and overrides 
   const JobFiles files{"/w/envjob.o12", "/w/envjob.o12", "/spool/jobs/12.3/tmp"};
 
   std::map<std::string, std::string> env =
-      BuildJobEnvironment(job, JobUser{"alice", "/home/alice", "/bin/zsh"}, host, files);
+      BuildJobEnvironment(job, JobUser{"alice", "/home/alice", "/bin/zsh"}, host, files, {});
   CHECK(env["PATH"] == "/opt/bin:/bin");
   CHECK(env["FOO"] == "bar");
   CHECK(env["SGE_O_HOME"] == "/home/alice");
@@ -308,11 +309,157 @@ TEST_CASE("launcher: job environment keeps the submit environment and overrides 
 
   // Unknown user: names from the submit environment, Grid Engine's default PATH.
   job.spec.env = {{"USER", "bob"}, {"HOME", "/home/bob"}};
-  env = BuildJobEnvironment(job, JobUser{}, host, files);
+  env = BuildJobEnvironment(job, JobUser{}, host, files, {});
   CHECK(env["USER"] == "bob");
   CHECK(env["HOME"] == "/home/bob");
   CHECK(env["SHELL"] == "/bin/sh");
   CHECK(env["PATH"] == "/usr/local/bin:/usr/ucb:/bin:/usr/bin");
+}
+
+TEST_CASE("launcher: job environment describes the allocation, over the submit environment") {
+  Job job = MakeJob(14, 1, "alloc", "", "/w");
+  job.spec.request.cores = 3;
+  job.spec.env = {{"OMP_NUM_THREADS", "64"}, {"CUDA_VISIBLE_DEVICES", "0,1,2,3"}};
+  const JobHost host{"n1", "n1.example"};
+  const JobFiles files{"/w/o", "/w/e", "/t"};
+
+  // An older scheduler: no allocation, so nothing bound and no GPU visible.
+  std::map<std::string, std::string> env = BuildJobEnvironment(job, JobUser{}, host, files, {});
+  CHECK(env["OMP_NUM_THREADS"] == "3");
+  CHECK(env["NSLOTS"] == "3");
+  CHECK(env["CORRAL_CORES"] == "");
+  CHECK(env["CORRAL_CPUS"] == "");
+  CHECK(env.at("CUDA_VISIBLE_DEVICES") == "");
+  CHECK(env.at("CORRAL_GPUS") == "");
+  CHECK(env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID");
+
+  job.alloc_cores = {4, 5, 6};
+  job.alloc_gpus = {2, 3};
+  env = BuildJobEnvironment(job, JobUser{}, host, files, {1, 8, 9});
+  CHECK(env["OMP_NUM_THREADS"] == "3");
+  CHECK(env["CORRAL_CORES"] == "4,5,6");
+  CHECK(env["CORRAL_CPUS"] == "1,8,9");
+  CHECK(env["CUDA_VISIBLE_DEVICES"] == "2,3");
+  CHECK(env["CORRAL_GPUS"] == "2,3");
+}
+
+// ---- CPU binding and GPU environment, with real processes ------------------------------
+
+// The job prints its Cpus_allowed_list (as the kernel sees it) and its allocation variables.
+constexpr char kShowAllocation[] =
+    "#!/bin/sh\n"
+    "sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status\n"
+    "echo CORRAL_CORES=$CORRAL_CORES\n"
+    "echo CORRAL_CPUS=$CORRAL_CPUS\n"
+    "echo OMP_NUM_THREADS=$OMP_NUM_THREADS\n"
+    "echo CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES-unset}\n"
+    "echo CORRAL_GPUS=${CORRAL_GPUS-unset}\n";
+
+// Cpus_allowed_list of this (test) process.
+std::string OwnCpusAllowed() {
+  std::istringstream status(ReadFile("/proc/self/status"));
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("Cpus_allowed_list:")) {
+      const size_t value = line.find_first_not_of(" \t", sizeof("Cpus_allowed_list:") - 1);
+      return value == std::string::npos ? "" : line.substr(value);
+    }
+  }
+  return "";
+}
+
+TEST_CASE("launcher: a job with core index 0 is bound to the first CPU of the execd's list") {
+  TempDir dir;
+  auto launcher = MakeLauncher(dir.path() + "/spool");
+  const std::vector<int> cpus = AllowedCpus();
+  REQUIRE_FALSE(cpus.empty());
+  const std::string first = std::to_string(cpus[0]);
+  Job job = MakeJob(20, 1, "bound", kShowAllocation, dir.path());
+  job.alloc_cores = {0};
+
+  REQUIRE(launcher->Launch(job).has_value());
+  std::optional<AttemptEnd> end = WaitForEnd(*launcher, {20, 1});
+  REQUIRE(end.has_value());
+  CHECK(end->failure == "");
+  CHECK(end->exit_code == 0);
+  CHECK(ReadFile(dir.path() + "/bound.o20") ==
+        first + "\nCORRAL_CORES=0\nCORRAL_CPUS=" + first +
+            "\nOMP_NUM_THREADS=1\nCUDA_VISIBLE_DEVICES=\nCORRAL_GPUS=\n");
+  // The binding happens in the job child: the execd (here: the test) keeps its mask.
+  CHECK(AllowedCpus() == cpus);
+}
+
+TEST_CASE("launcher: core indices beyond the CPUs wrap around (an oversubscribed node)") {
+  TempDir dir;
+  const std::vector<int> cpus = AllowedCpus();
+  auto launcher = MakeLauncher(dir.path() + "/spool");
+  // Index n of n CPUs is CPU cpus[0] again; index 1 (when there is a second CPU) is cpus[1].
+  Job job = MakeJob(21, 1, "wrap", kShowAllocation, dir.path());
+  const int second = cpus.size() > 1 ? 1 : 0;
+  job.alloc_cores = {static_cast<int>(cpus.size()) + second};
+  REQUIRE(launcher->Launch(job).has_value());
+  std::optional<AttemptEnd> end = WaitForEnd(*launcher, {21, 1});
+  REQUIRE(end.has_value());
+  CHECK(end->exit_code == 0);
+  const std::string cpu = std::to_string(cpus[static_cast<size_t>(second)]);
+  CHECK(ReadFile(dir.path() + "/wrap.o21")
+            .starts_with(cpu + "\nCORRAL_CORES=" + std::to_string(job.alloc_cores[0]) +
+                         "\nCORRAL_CPUS=" + cpu + "\n"));
+}
+
+TEST_CASE("launcher: a job with GPUs 2,3 sees them in CUDA_VISIBLE_DEVICES and CORRAL_GPUS") {
+  TempDir dir;
+  auto launcher = MakeLauncher(dir.path() + "/spool");
+  Job job = MakeJob(22, 1, "gpu", kShowAllocation, dir.path());
+  job.spec.request.cores = 2;
+  job.alloc_cores = {0, 1};
+  job.alloc_gpus = {2, 3};
+  job.spec.env = {{"CUDA_VISIBLE_DEVICES", "0,1,2,3,4,5,6,7"}};  // qsub -V from a GPU host
+
+  REQUIRE(launcher->Launch(job).has_value());
+  std::optional<AttemptEnd> end = WaitForEnd(*launcher, {22, 1});
+  REQUIRE(end.has_value());
+  CHECK(end->exit_code == 0);
+  const std::string out = ReadFile(dir.path() + "/gpu.o22");
+  CHECK(out.find("\nCORRAL_CORES=0,1\n") != std::string::npos);
+  CHECK(out.find("\nOMP_NUM_THREADS=2\n") != std::string::npos);
+  CHECK(out.find("\nCUDA_VISIBLE_DEVICES=2,3\n") != std::string::npos);
+  CHECK(out.find("\nCORRAL_GPUS=2,3\n") != std::string::npos);
+}
+
+TEST_CASE("launcher: without core indices the job is not bound") {
+  TempDir dir;
+  auto launcher = MakeLauncher(dir.path() + "/spool");
+  Job job = MakeJob(23, 1, "free", kShowAllocation, dir.path());
+  job.spec.request.cores = 4;
+  REQUIRE(launcher->Launch(job).has_value());
+  std::optional<AttemptEnd> end = WaitForEnd(*launcher, {23, 1});
+  REQUIRE(end.has_value());
+  CHECK(end->exit_code == 0);
+  CHECK(ReadFile(dir.path() + "/free.o23") ==
+        OwnCpusAllowed() +
+            "\nCORRAL_CORES=\nCORRAL_CPUS=\nOMP_NUM_THREADS=4\nCUDA_VISIBLE_DEVICES=\n"
+            "CORRAL_GPUS=\n");
+}
+
+TEST_CASE("launcher: a binding the kernel refuses is a start failure naming the CPUs") {
+  TempDir dir;
+  // A CPU list that is not this machine's (as if the execd's mask had shrunk since).
+  Result<std::unique_ptr<PosixLauncher>> launcher = PosixLauncher::Create(
+      {.spool_dir = dir.path() + "/spool", .host = {"node7", "host7"}, .cpus = {4000}});
+  REQUIRE(launcher.has_value());
+  Job job = MakeJob(24, 1, "nocpu", "#!/bin/sh\nexit 0\n", dir.path());
+  job.alloc_cores = {0};
+  REQUIRE((*launcher)->Launch(job).has_value());
+  std::optional<AttemptEnd> end = WaitForEnd(**launcher, {24, 1});
+  REQUIRE(end.has_value());
+  CHECK(end->failure == "cannot bind to CPUs 4000: Invalid argument");
+  CHECK(end->exit_code == 1);
+
+  job.id = 25;
+  job.alloc_cores = {-1};
+  Result<pid_t> pid = (*launcher)->Launch(job);
+  REQUIRE_FALSE(pid.has_value());
+  CHECK(pid.error().message() == "cannot bind to cores -1: invalid core index -1");
 }
 
 }  // namespace
