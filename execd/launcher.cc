@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -141,6 +142,109 @@ std::string DescribeWaitStatus(int status) {
   return "exit status " + std::to_string(WEXITSTATUS(status));
 }
 
+
+// Writes `text` to an existing control file (cgroupfs); false on any error.
+bool WriteControl(const std::string& path, std::string_view text) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  close(fd);
+  return ok;
+}
+
+// mkdir -p; true if `path` is a directory afterwards.
+bool MakeDirs(const std::string& path) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  return fs::is_directory(path, ec);
+}
+
+// The path of this process's cgroup in the hierarchy whose controller list contains
+// `controller` ("" = the v2 hierarchy, "0::/path"), from /proc/self/cgroup text.
+std::optional<std::string> OwnCgroup(std::string_view proc_self_cgroup, std::string_view controller) {
+  size_t pos = 0;
+  while (pos < proc_self_cgroup.size()) {
+    size_t end = proc_self_cgroup.find('\n', pos);
+    if (end == std::string_view::npos) end = proc_self_cgroup.size();
+    const std::string_view line = proc_self_cgroup.substr(pos, end - pos);
+    pos = end + 1;
+    const size_t a = line.find(':');
+    const size_t b = a == std::string_view::npos ? a : line.find(':', a + 1);
+    if (b == std::string_view::npos) continue;
+    const std::string_view list = line.substr(a + 1, b - a - 1);
+    const std::string_view path = line.substr(b + 1);
+    if (controller.empty()) {
+      if (line.substr(0, a) == "0" && list.empty()) return std::string(path);
+      continue;
+    }
+    size_t p = 0;
+    while (p <= list.size()) {
+      size_t q = list.find(',', p);
+      if (q == std::string_view::npos) q = list.size();
+      if (list.substr(p, q - p) == controller) return std::string(path);
+      p = q + 1;
+    }
+  }
+  return std::nullopt;
+}
+
+bool ListsWord(std::string_view text, std::string_view word) {
+  size_t p = 0;
+  while ((p = text.find(word, p)) != std::string_view::npos) {
+    const bool start = p == 0 || std::isspace(static_cast<unsigned char>(text[p - 1]));
+    const size_t e = p + word.size();
+    const bool stop = e == text.size() || std::isspace(static_cast<unsigned char>(text[e]));
+    if (start && stop) return true;
+    p = e;
+  }
+  return false;
+}
+
+std::optional<MemoryEnforcement> TryCgroupV2(const std::string& self, const std::string& node) {
+  const std::string mount = "/sys/fs/cgroup";
+  Result<std::string> controllers = ReadSmallFile(mount + "/cgroup.controllers");
+  if (!controllers || !ListsWord(*controllers, "memory")) return std::nullopt;
+  std::optional<std::string> own = OwnCgroup(self, "");
+  if (!own) return std::nullopt;
+  const std::string base = mount + (*own == "/" ? "" : *own);
+  // A cgroup with processes cannot enable controllers for its children, except the root:
+  // try, then check what the new directories actually got.
+  (void)WriteControl(base + "/cgroup.subtree_control", "+memory");
+  const std::string corral = base + "/corral";
+  const std::string parent = corral + "/" + node;
+  if (!MakeDirs(parent)) return std::nullopt;
+  (void)WriteControl(corral + "/cgroup.subtree_control", "+memory");
+  (void)WriteControl(parent + "/cgroup.subtree_control", "+memory");
+  const std::string probe = parent + "/probe";
+  rmdir(probe.c_str());
+  if (mkdir(probe.c_str(), 0755) != 0) return std::nullopt;
+  std::error_code ec;
+  const bool works = fs::exists(probe + "/memory.max", ec) && fs::exists(probe + "/memory.events", ec);
+  rmdir(probe.c_str());
+  if (!works) return std::nullopt;
+  return MemoryEnforcement{MemoryMechanism::kCgroupV2, parent, "cgroup v2 at " + parent};
+}
+
+std::optional<MemoryEnforcement> TryCgroupV1(const std::string& self, const std::string& node) {
+  std::optional<std::string> own = OwnCgroup(self, "memory");
+  if (!own) return std::nullopt;
+  for (const std::string mount : {"/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory,cpu"}) {
+    std::error_code ec;
+    if (!fs::exists(mount + "/memory.limit_in_bytes", ec)) continue;
+    const std::string parent = mount + (*own == "/" ? "" : *own) + "/corral/" + node;
+    if (!MakeDirs(parent)) continue;
+    const std::string probe = parent + "/probe";
+    rmdir(probe.c_str());
+    if (mkdir(probe.c_str(), 0755) != 0) continue;
+    const bool works = WriteControl(probe + "/memory.limit_in_bytes", "1073741824") &&
+                       fs::exists(probe + "/cgroup.procs", ec);
+    rmdir(probe.c_str());
+    if (!works) continue;
+    return MemoryEnforcement{MemoryMechanism::kCgroupV1, parent,
+                             "cgroup v1 memory controller at " + parent};
+  }
+  return std::nullopt;
+}
 }  // namespace
 
 std::string AttemptName(const AttemptKey& key) {
@@ -310,6 +414,12 @@ Result<pid_t> PosixLauncher::Launch(const Job& job) {
   shepherd.h_rt_ms = spec.h_rt_s > 0 ? spec.h_rt_s * 1000 : 0;
   shepherd.kill_grace_ms = options_.kill_grace_ms;
   shepherd.clock = options_.clock;
+  shepherd.mem_limit_bytes = spec.request.mem_mb > 0 ? spec.request.mem_mb * 1024 * 1024 : 0;
+  shepherd.memory = options_.memory.mechanism;
+  if (shepherd.memory == MemoryMechanism::kCgroupV1 ||
+      shepherd.memory == MemoryMechanism::kCgroupV2) {
+    shepherd.cgroup_dir = options_.memory.cgroup_parent + "/" + AttemptName(key);
+  }
   JobPlan& plan = shepherd.job;
   // Without root the job can only run as the execd's own user (a one-user test cluster).
   const bool as_root = geteuid() == 0;
@@ -498,10 +608,35 @@ Status PosixLauncher::Release(const AttemptKey& key) {
   // which Grid Engine also deletes at job end. Keeping them until the ack (not the exit)
   // means an exit is never lost to a restart of the execd while it is in flight.
   const std::string dir = PathsOf(options_.spool_dir, key).dir;
+  // A shepherd removes its job's cgroup; one that was killed leaves it behind (empty once
+  // Collect has killed the job).
+  if (!options_.memory.cgroup_parent.empty()) {
+    rmdir((options_.memory.cgroup_parent + "/" + AttemptName(key)).c_str());
+  }
   std::error_code ec;
   fs::remove_all(dir, ec);
   if (ec) return Error(Code::kInternal, "cannot remove " + dir + ": " + ec.message());
   return OkStatus();
+}
+
+Result<MemoryEnforcement> DetectMemoryEnforcement(std::string_view wanted, const std::string& node) {
+  const MemoryEnforcement sample{MemoryMechanism::kSample, "", "sampling process RSS"};
+  if (wanted == "none") return MemoryEnforcement{MemoryMechanism::kNone, "", "not enforced"};
+  if (wanted == "sample") return sample;
+  if (wanted != "auto" && wanted != "cgroup") {
+    return Error(Code::kInvalidArgument, "unknown memory enforcement '" + std::string(wanted) +
+                                             "' (auto, cgroup, sample or none)");
+  }
+  Result<std::string> self = ReadSmallFile("/proc/self/cgroup");
+  if (self && geteuid() == 0) {
+    const std::string name = node.empty() ? "node" : node;
+    if (std::optional<MemoryEnforcement> v2 = TryCgroupV2(*self, name)) return *v2;
+    if (std::optional<MemoryEnforcement> v1 = TryCgroupV1(*self, name)) return *v1;
+  }
+  if (wanted == "cgroup") {
+    return Error(Code::kUnavailable, "no usable memory cgroup (v2 or v1) for this process");
+  }
+  return sample;
 }
 
 int KillSpooledJobs(const std::string& spool_dir) {

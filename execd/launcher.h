@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -128,6 +129,27 @@ std::map<std::string, std::string> BuildJobEnvironment(const Job& job, const Job
                                                        const JobHost& host, const JobFiles& files,
                                                        const std::vector<int>& bound_cpus);
 
+// How a job's memory request (spec.request.mem_mb, MiB for the whole job) is enforced.
+// kCgroupV1/kCgroupV2: a cgroup per attempt under `cgroup_parent` with a hard limit, which the
+// job joins before exec (so all its descendants count); the kernel OOM-kills it at the limit.
+// kSample: the shepherd sums the RSS of the job's process group every ~150 ms and SIGKILLs the
+// group on excess (processes that leave the group escape it). kNone: requests are not enforced.
+// Either way a job killed for it ends with reason "memory exceeded".
+enum class MemoryMechanism { kNone, kSample, kCgroupV1, kCgroupV2 };
+
+struct MemoryEnforcement {
+  MemoryMechanism mechanism = MemoryMechanism::kSample;
+  std::string cgroup_parent;  // kCgroup*: job cgroups are <cgroup_parent>/<id>.<attempt>
+  std::string description;    // for the log: "cgroup v1 memory controller at ..."
+};
+
+// Finds the best mechanism that works here: `wanted` is "auto" (cgroup v2, else v1, else
+// sampling), "cgroup" (v2 or v1, else an error), "sample" or "none". For cgroups the parent
+// <mount>/<this process's own memory cgroup>/corral/<node> is created (root only). Touches
+// /proc/self/cgroup and the cgroup file systems; InvalidArgument for an unknown `wanted`,
+// Unavailable when "cgroup" was asked for and none is usable.
+Result<MemoryEnforcement> DetectMemoryEnforcement(std::string_view wanted, const std::string& node);
+
 struct LauncherOptions {
   std::string spool_dir;  // attempts get SPOOL/jobs/<id>.<attempt>/ (see execd/spool.h)
   JobHost host;
@@ -136,6 +158,7 @@ struct LauncherOptions {
   // CPU ids that core index i of job.alloc_cores maps onto (MapCoresToCpus in
   // execd/inventory.h); empty = AllowedCpus() read at Create.
   std::vector<int> cpus;
+  MemoryEnforcement memory;  // default: sampling (DetectMemoryEnforcement picks the best)
 };
 
 // Each attempt runs under its own shepherd (a fork of the execd in a new session), which

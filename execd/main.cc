@@ -85,6 +85,17 @@ CPU AND GPU ALLOCATION
     GPUs are not otherwise fenced: a job that ignores CUDA_VISIBLE_DEVICES can open
     any device node it has permission for.
 
+MEMORY LIMITS
+    A job's memory request (qsub -l h_vmem/mem_free/...=SIZE per slot, times its slots)
+    is its limit on the node; a job without one has none. How it is enforced is chosen at start and logged
+    ("memory limits: ..."): as root, a memory cgroup per attempt (cgroup v2, else the
+    v1 memory controller) under <this execd's own cgroup>/corral/NODE, which the job
+    joins before exec, so that everything it starts counts; the kernel OOM-kills at the
+    limit and the shepherd then kills the rest of the job. Otherwise the shepherd sums
+    the resident memory of the job's process group every 150 ms and kills the group
+    when it is over (a process that leaves the group escapes this). Either way the
+    job's exit records the reason "memory exceeded".
+
 OPTIONS
     --config FILE
         Read settings from the YAML file FILE (keys: scheduler, node, spool_dir, cores,
@@ -363,10 +374,18 @@ int RunExecd(const ExecdConfig& config) {
     Complain(std::string("cannot create a signalfd: ") + std::strerror(errno));
     return 1;
   }
+  // Before ZeroMQ starts threads, like the inventory: it creates this node's cgroup parent.
+  Result<MemoryEnforcement> memory = DetectMemoryEnforcement("auto", config.node);
+  if (!memory) {
+    Complain(memory.error().message());
+    return 1;
+  }
+  LogLine(config.node, "memory limits: " + memory->description);
   Result<std::unique_ptr<PosixLauncher>> launcher =
       PosixLauncher::Create({.spool_dir = config.spool_dir,
                              .host = JobHost{config.node, LocalHostName()},
-                             .cpus = inventory.cpus});
+                             .cpus = inventory.cpus,
+                             .memory = *memory});
   if (!launcher) {
     Complain(launcher.error().message());
     return 1;

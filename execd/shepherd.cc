@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 extern char** environ;
 
@@ -74,8 +76,159 @@ int OpenOutput(const std::string& path) {
   return open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
 }
 
-[[noreturn]] void RunJob(JobPlan& plan, int status_fd) {
+
+// --- Memory limits -------------------------------------------------------------------------
+
+bool IsCgroup(MemoryMechanism m) {
+  return m == MemoryMechanism::kCgroupV1 || m == MemoryMechanism::kCgroupV2;
+}
+
+// Writes `text` to an existing (control) file; false on any error. Async-signal-safe.
+bool WriteText(const char* path, const char* text, size_t len) {
+  const int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = write(fd, text, len) == static_cast<ssize_t>(len);
+  close(fd);
+  return ok;
+}
+
+bool WriteText(const std::string& path, const std::string& text) {
+  return WriteText(path.c_str(), text.data(), text.size());
+}
+
+std::string ReadText(const std::string& path) {
+  std::string out;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n > 0) {
+      out.append(buf, static_cast<size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  close(fd);
+  return out;
+}
+
+// The number after "<key> " on a line of a flat-keyed file (memory.events, memory.oom_control);
+// -1 when absent.
+int64_t KeyedValue(const std::string& text, std::string_view key) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ' ') {
+      return std::atoll(std::string(line.substr(key.size() + 1)).c_str());
+    }
+  }
+  return -1;
+}
+
+// Creates the attempt's cgroup with its limit. False (and nothing left behind) on failure:
+// the caller then samples instead.
+bool SetUpCgroup(const ShepherdPlan& plan) {
+  const std::string& dir = plan.cgroup_dir;
+  rmdir(dir.c_str());  // a stale one from an attempt of the same name (empty, or EBUSY)
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return false;
+  const std::string limit = std::to_string(plan.mem_limit_bytes);
+  bool ok = false;
+  if (plan.memory == MemoryMechanism::kCgroupV2) {
+    ok = WriteText(dir + "/memory.max", limit);
+    // Best effort: no swapping past the limit, and an OOM kill takes the whole job.
+    (void)WriteText(dir + "/memory.swap.max", "0");
+    (void)WriteText(dir + "/memory.oom.group", "1");
+  } else {
+    ok = WriteText(dir + "/memory.limit_in_bytes", limit);
+    (void)WriteText(dir + "/memory.memsw.limit_in_bytes", limit);  // only with swap accounting
+  }
+  if (!ok) rmdir(dir.c_str());
+  return ok;
+}
+
+// Whether the kernel OOM-killed something in the attempt's cgroup.
+bool CgroupOomKilled(const ShepherdPlan& plan, bool died_of_sigkill) {
+  const std::string& dir = plan.cgroup_dir;
+  if (plan.memory == MemoryMechanism::kCgroupV2) {
+    const std::string events = ReadText(dir + "/memory.events");
+    return KeyedValue(events, "oom_kill") > 0 || KeyedValue(events, "oom_group_kill") > 0;
+  }
+  const int64_t kills = KeyedValue(ReadText(dir + "/memory.oom_control"), "oom_kill");
+  if (kills >= 0) return kills > 0;
+  // Kernels before 4.13 do not count kills: a SIGKILL after hitting the limit is one.
+  return died_of_sigkill && std::atoll(ReadText(dir + "/memory.failcnt").c_str()) > 0;
+}
+
+// Kills what is left in the attempt's cgroup (processes that left the job's group), waits
+// for it to empty (bounded) and removes it.
+void TearDownCgroup(const ShepherdPlan& plan) {
+  const std::string procs = plan.cgroup_dir + "/cgroup.procs";
+  const int64_t give_up = MonotonicNowMs() + 5000;
+  for (;;) {
+    const std::string text = ReadText(procs);
+    bool any = false;
+    for (size_t pos = 0; pos < text.size();) {
+      size_t end = text.find('\n', pos);
+      if (end == std::string::npos) end = text.size();
+      const pid_t pid = static_cast<pid_t>(std::atoi(text.substr(pos, end - pos).c_str()));
+      if (pid > 0) {
+        kill(pid, SIGKILL);
+        any = true;
+      }
+      pos = end + 1;
+    }
+    if (rmdir(plan.cgroup_dir.c_str()) == 0 || errno == ENOENT) return;
+    if (!any && errno != EBUSY) return;
+    if (MonotonicNowMs() >= give_up) return;
+    poll(nullptr, 0, 10);  // killed processes take a moment to leave the cgroup
+  }
+}
+
+// Bytes resident in the processes of group `pgid`: the sum of field 24 (rss, pages) of
+// /proc/PID/stat over processes whose field 5 (pgrp) is `pgid`. Shared pages count once
+// per process, which overestimates a little; that errs towards the limit.
+int64_t GroupRssBytes(pid_t pgid) {
+  static const int64_t page = sysconf(_SC_PAGESIZE);
+  int64_t pages = 0;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return 0;
+  while (const dirent* entry = readdir(proc)) {
+    if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
+    const std::string stat = ReadText(std::string("/proc/") + entry->d_name + "/stat");
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos) continue;
+    // After ")": state(3) ppid(4) pgrp(5) ... rss(24): fields 3.. are space-separated.
+    long long fields[22] = {};
+    int field = 3;
+    const char* p = stat.c_str() + paren + 1;
+    while (*p != '\0' && field <= 24) {
+      while (*p == ' ') ++p;
+      if (field >= 4) fields[field - 3] = std::atoll(p);
+      while (*p != '\0' && *p != ' ') ++p;
+      ++field;
+    }
+    if (field <= 24) continue;
+    if (fields[5 - 3] == pgid) pages += fields[24 - 3];
+  }
+  closedir(proc);
+  return pages * page;
+}
+
+// `cgroup_procs`: the cgroup.procs file of the attempt's cgroup to join first (null: none),
+// as root and before exec, so that everything the job starts is confined with it.
+[[noreturn]] void RunJob(JobPlan& plan, const char* cgroup_procs, int status_fd) {
   signal(SIGPIPE, SIG_DFL);  // the shepherd ignores it; the job gets the usual default
+  if (cgroup_procs != nullptr) {
+    char pid[32];
+    const int n = std::snprintf(pid, sizeof(pid), "%d\n", static_cast<int>(getpid()));
+    if (n <= 0 || !WriteText(cgroup_procs, pid, static_cast<size_t>(n))) {
+      ChildFail(status_fd, "cannot join the memory cgroup ", cgroup_procs, errno);
+    }
+  }
   // Its own process group, distinct from the shepherd's, so that kill(-pgid) reaches the
   // job and everything it starts but not the shepherd that reports on it.
   if (setpgid(0, 0) != 0) ChildFail(status_fd, "cannot create a process group", "", errno);
@@ -205,16 +358,26 @@ int64_t Milliseconds(const timeval& tv) {
     FinishFailed(plan, start_time, "shepherd: " + s.message());
   }
 
+  // The memory limit: a cgroup made before the fork, else (or when that fails) sampling.
+  const bool limited = plan.mem_limit_bytes > 0 && plan.memory != MemoryMechanism::kNone;
+  const bool in_cgroup = limited && IsCgroup(plan.memory) && SetUpCgroup(plan);
+  const bool sampling = limited && !in_cgroup;
+  const std::string cgroup_procs = in_cgroup ? plan.cgroup_dir + "/cgroup.procs" : "";
+
   int status_pipe[2];
   if (pipe2(status_pipe, O_CLOEXEC) != 0) {
+    if (in_cgroup) rmdir(plan.cgroup_dir.c_str());
     FinishFailed(plan, start_time, std::string("cannot create a pipe: ") + std::strerror(errno));
   }
   const pid_t child = fork();
-  if (child < 0)
-    FinishFailed(plan, start_time, std::string("cannot fork: ") + std::strerror(errno));
+  if (child < 0) {
+    const int err = errno;
+    if (in_cgroup) rmdir(plan.cgroup_dir.c_str());
+    FinishFailed(plan, start_time, std::string("cannot fork: ") + std::strerror(err));
+  }
   if (child == 0) {
     close(status_pipe[0]);
-    RunJob(plan.job, status_pipe[1]);
+    RunJob(plan.job, in_cgroup ? cgroup_procs.c_str() : nullptr, status_pipe[1]);
   }
   close(status_pipe[1]);
   // Both sides set the group, so that a kill(-child) right after the report cannot miss it.
@@ -247,6 +410,11 @@ int64_t Milliseconds(const timeval& tv) {
   const int64_t started = MonotonicNowMs();
   int64_t term_at = plan.h_rt_ms > 0 ? started + plan.h_rt_ms : -1;
   int64_t kill_at = -1;
+  // Sampling sums the group's RSS; in a cgroup the same tick checks for a kernel OOM kill,
+  // so that a job whose shell survived the kill of its big child does not run on.
+  int64_t sample_at = limited ? started : -1;
+  const int64_t sample_every = std::max<int64_t>(plan.sample_interval_ms, 10);
+  bool memory_killed = false;
   std::string reason;
   for (;;) {
     siginfo_t info{};
@@ -268,8 +436,17 @@ int64_t Milliseconds(const timeval& tv) {
       kill(-child, SIGKILL);
       kill_at = -1;
     }
+    if (sample_at >= 0 && now >= sample_at) {
+      sample_at = now + sample_every;
+      if (sampling ? GroupRssBytes(child) > plan.mem_limit_bytes
+                   : CgroupOomKilled(plan, /*died_of_sigkill=*/false)) {
+        kill(-child, SIGKILL);
+        memory_killed = true;
+        sample_at = term_at = kill_at = -1;
+      }
+    }
     int64_t wait_ms = -1;
-    for (int64_t at : {term_at, kill_at}) {
+    for (int64_t at : {term_at, kill_at, sample_at}) {
       if (at >= 0) wait_ms = wait_ms < 0 ? at - now : std::min(wait_ms, at - now);
     }
     if (pidfd < 0) wait_ms = wait_ms < 0 ? 100 : std::min<int64_t>(wait_ms, 100);
@@ -285,6 +462,14 @@ int64_t Milliseconds(const timeval& tv) {
   rusage usage{};
   while (wait4(child, &status, 0, &usage) < 0 && errno == EINTR) {
   }
+  if (in_cgroup) {
+    // Read before the teardown's SIGKILLs, which are not the kernel's OOM kills anyway.
+    if (CgroupOomKilled(plan, WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
+      memory_killed = true;
+    }
+    TearDownCgroup(plan);
+  }
+  if (memory_killed) reason = "memory exceeded";
   if (!failure.empty()) FinishFailed(plan, start_time, std::move(failure));
 
   AttemptEnd end;

@@ -40,12 +40,20 @@ struct ShepherdPlan {
   int64_t h_rt_ms = 0;           // wall-clock limit from the job's start; 0 = none
   int64_t kill_grace_ms = 5000;  // at the limit: SIGTERM, then SIGKILL this much later
   const Clock* clock = nullptr;  // stamps start_time / end_time; required
+  int64_t mem_limit_bytes = 0;   // the job's memory limit; 0 = none
+  MemoryMechanism memory = MemoryMechanism::kNone;  // how mem_limit_bytes is enforced
+  std::string cgroup_dir;        // kCgroup*: the attempt's cgroup, created by the shepherd
+  int64_t sample_interval_ms = 150;  // kSample: how often the group's RSS is summed
 };
 
 // Call only in the child of fork(); never returns. In order: resets the signal mask and
 // dispositions, setsid(), keeps only `report_fd` (moved to fd 3) and /dev/null on 0-2,
 // writes shepherd.pid, forks the job (its own process group, then everything JobPlan says),
 // writes job.pgid and sends the job's pgid (one pid_t) on `report_fd`, which it then closes.
+// With a memory limit in a cgroup mechanism, the shepherd creates `cgroup_dir` with the limit
+// before the fork and the job child joins it before anything else (a cgroup that cannot be
+// set up falls back to sampling); at the end the cgroup is emptied, checked for an OOM kill
+// and removed. A job killed for its memory gets reason "memory exceeded".
 // It waits for the job (SIGTERM to its group at h_rt, SIGKILL after the grace period),
 // SIGKILLs whatever is left in the group, writes the exit file (fsync'd) and exits 0 (1 if
 // the exit file could not be written). A job that could not start (chdir, exec, ...) gets

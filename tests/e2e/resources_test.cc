@@ -63,3 +63,24 @@ TEST_CASE("gpus_and_cores_allocated") {
   // qhost shows the GPUs.
   CHECK(Run({"qhost"}, env).out.find(" 0/4 ") != std::string::npos);
 }
+
+TEST_CASE("memory_limit_enforced") {
+  TestCluster cluster({.nodes = 1, .cores = 2});
+  auto env = cluster.Env();
+  // `tail` of one 300 MB "line" holds it all in memory: far past a 64 MB request.
+  RunResult hog = Run({"qsub", "-terse", "-cwd", "-l", "h_vmem=64M", "-b", "y", "sh", "-c",
+                       "head -c 300M /dev/zero | tail > /dev/null"},
+                      env, cluster.work());
+  REQUIRE_MESSAGE(hog.exit_code == 0, hog.err);
+  RunResult fine = Run({"qsub", "-terse", "-cwd", "-l", "h_vmem=64M", "-b", "y", "sh", "-c",
+                        "head -c 1M /dev/zero | tail > /dev/null"},
+                       env, cluster.work());
+  REQUIRE(fine.exit_code == 0);
+  std::vector<Job> done =
+      cluster.WaitJobs({std::stoll(hog.out), std::stoll(fine.out)}, 60000);
+  CHECK(done.at(0).state == JobState::kFailed);
+  CHECK(done.at(0).reason == "memory exceeded");
+  CHECK(done.at(1).state == JobState::kCompleted);
+  CHECK(Run({"qacct", "-j", hog.out.substr(0, hog.out.size() - 1)}, env).out.find(
+            "reason=memory exceeded") != std::string::npos);
+}
