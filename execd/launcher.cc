@@ -79,16 +79,9 @@ Status WriteFileAs(const std::string& path, const std::string& text, mode_t mode
                    bool chown_to_user, uid_t uid, gid_t gid) {
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return Error(Code::kInternal, "cannot create " + path + ": " + Errno(errno));
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      close(fd);
-      return Error(Code::kInternal, "cannot write " + path + ": " + Errno(err));
-    }
-    done += static_cast<size_t>(n);
+  if (Status s = WriteAll(fd, text, path); !s.ok()) {
+    close(fd);
+    return s;
   }
   // fchmod: the umask must not take the owner's execute bit away.
   if (fchmod(fd, mode) != 0 || (chown_to_user && fchown(fd, uid, gid) != 0)) {

@@ -199,20 +199,24 @@ Result<AttemptEnd> ParseExitFile(std::string_view text, const AttemptKey& key) {
   return end;
 }
 
-Status WriteFileAtomically(const std::string& path, std::string_view text, bool durable) {
-  const std::string tmp = path + ".tmp";
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) return Error(Code::kInternal, "cannot create " + tmp + ": " + Errno(errno));
+Status WriteAll(int fd, std::string_view text, const std::string& path) {
   size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      close(fd);
-      return Error(Code::kInternal, "cannot write " + tmp + ": " + Errno(err));
-    }
+    if (n < 0) return Error(Code::kInternal, "cannot write " + path + ": " + Errno(errno));
     done += static_cast<size_t>(n);
+  }
+  return OkStatus();
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view text, bool durable) {
+  const std::string tmp = path + ".tmp";
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return Error(Code::kInternal, "cannot create " + tmp + ": " + Errno(errno));
+  if (Status s = WriteAll(fd, text, tmp); !s.ok()) {
+    close(fd);
+    return s;
   }
   if (durable && fsync(fd) != 0) {
     const int err = errno;

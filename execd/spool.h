@@ -51,6 +51,10 @@ bool StillRunning(const ProcessId& recorded);
 std::string FormatExitFile(const AttemptEnd& end);
 Result<AttemptEnd> ParseExitFile(std::string_view text, const AttemptKey& key);
 
+// Writes all of `text` to `fd` (retrying short writes and EINTR); `path` names the file
+// in the error. Does not close `fd`.
+Status WriteAll(int fd, std::string_view text, const std::string& path);
+
 // Writes `text` to `path` through `path`.tmp and rename, so that readers see the whole
 // file or none. With `durable`, the data and the directory entry are fsync'd first.
 Status WriteFileAtomically(const std::string& path, std::string_view text, bool durable);

@@ -2,6 +2,7 @@
 // and the pure Grid Engine rules for output paths and the job environment. Every wait is a
 // poll() timeout bounded by a deadline; no test sleeps. Shepherd-specific behaviour (exit
 // files, limits, recovery after a restart) is in shepherd_test.cc.
+#include "temp_dir.h"
 #include "execd/launcher.h"
 
 #include <doctest/doctest.h>
@@ -21,30 +22,13 @@
 #include "execd/inventory.h"
 
 namespace corral {
+using corral::testing::TempDir;
+
 namespace {
 
 namespace fs = std::filesystem;
 
 constexpr int64_t kDeadlineMs = 5000;  // far above what any of these jobs needs
-
-// A fresh directory under /tmp, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/corral-launcher-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-    chmod(path_.c_str(), 0755);  // searchable, as a spool must be when the tests run as root
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -248,7 +232,7 @@ TEST_CASE("launcher: as root, the job runs as its owner with its own TMPDIR") {
 // ---- pure rules ------------------------------------------------------------------------
 
 TEST_CASE("launcher: output paths follow Grid Engine's rules") {
-  Job job = MakeJob(5, 1, "sim", "", "/work/run");
+  Job job = MakeJob(5, 1, "sim", "", "/srv/run");
   const JobUser user{"alice", "/home/alice", "/bin/bash"};
   const JobHost host{"n1", "n1.example"};
   auto no_dirs = [](const std::string&) { return false; };
@@ -256,19 +240,19 @@ TEST_CASE("launcher: output paths follow Grid Engine's rules") {
     return ResolveOutputPath(requested, 'o', job, user, host, no_dirs);
   };
 
-  CHECK(out("") == "/work/run/sim.o5");
-  CHECK(ResolveOutputPath("", 'e', job, user, host, no_dirs) == "/work/run/sim.e5");
-  CHECK(out("log.txt") == "/work/run/log.txt");
+  CHECK(out("") == "/srv/run/sim.o5");
+  CHECK(ResolveOutputPath("", 'e', job, user, host, no_dirs) == "/srv/run/sim.e5");
+  CHECK(out("log.txt") == "/srv/run/log.txt");
   CHECK(out("/abs/log.txt") == "/abs/log.txt");
-  CHECK(out("logs/") == "/work/run/logs/sim.o5");
+  CHECK(out("logs/") == "/srv/run/logs/sim.o5");
   CHECK(out("host1:/abs/log.txt") == "/abs/log.txt");
   CHECK(out(":/abs/logs/") == "/abs/logs/sim.o5");
   CHECK(out("/a:b/c") == "/a:b/c");  // a ':' after a '/' belongs to the file name
   CHECK(out("$HOME/$JOB_NAME.$JOB_ID.$TASK_ID") == "/home/alice/sim.5.undefined");
   CHECK(out("/x/$USER-$HOSTNAME") == "/x/alice-n1.example");
   CHECK(out("/x/$UNKNOWN") == "/x/$UNKNOWN");
-  auto logs_is_dir = [](const std::string& p) { return p == "/work/run/logs"; };
-  CHECK(ResolveOutputPath("logs", 'e', job, user, host, logs_is_dir) == "/work/run/logs/sim.e5");
+  auto logs_is_dir = [](const std::string& p) { return p == "/srv/run/logs"; };
+  CHECK(ResolveOutputPath("logs", 'e', job, user, host, logs_is_dir) == "/srv/run/logs/sim.e5");
 
   job.spec.cwd = "";  // no -cwd: the home directory, as in Grid Engine
   CHECK(out("") == "/home/alice/sim.o5");

@@ -14,33 +14,18 @@
 #include <sstream>
 #include <string>
 
+#include "temp_dir.h"
 #include "common/clock.h"
 #include "execd/launcher.h"
 
 namespace corral {
+using corral::testing::TempDir;
+
 namespace {
 
 namespace fs = std::filesystem;
 
 constexpr int64_t kDeadlineMs = 15000;  // far above what any of these jobs needs
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/corral-memory-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-    chmod(path_.c_str(), 0755);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);

@@ -18,11 +18,14 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
 #include "common/clock.h"
 #include "execd/launcher.h"
 #include "execd/spool.h"
 
 namespace corral {
+using corral::testing::TempDir;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -35,24 +38,6 @@ class FixedClock final : public Clock {
   TimeMs Now() const override { return kNow; }
 };
 const FixedClock kClock;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/corral-shepherd-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-    chmod(path_.c_str(), 0755);  // searchable, as a spool must be when the tests run as root
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 void PauseMs(int ms) { poll(nullptr, 0, ms); }
 

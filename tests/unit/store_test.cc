@@ -10,21 +10,13 @@
 #include <filesystem>
 
 #include "builders.h"
+#include "temp_dir.h"
 #include "scheduler/store.h"
 
 using namespace corral;
 using namespace corral::testing;
 
 namespace {
-
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/corral-store-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string path;
-};
 
 Job SubmittedJob(JobId id, JobState state = JobState::kQueued) {
   Job j;
@@ -41,7 +33,7 @@ Job SubmittedJob(JobId id, JobState state = JobState::kQueued) {
 
 TEST_CASE("store: a batch round-trips through a reopened database") {
   TempDir dir;
-  const std::string db = dir.path + "/corral.db";
+  const std::string db = dir.path() + "/corral.db";
   {
     auto store = Store::Open(db);
     REQUIRE(store.has_value());
@@ -92,7 +84,7 @@ TEST_CASE("store: ids are never reused even when the last job row is gone") {
 
 TEST_CASE("store: a schema-1 database is migrated and keeps its jobs") {
   TempDir dir;
-  const std::string db = dir.path + "/old.db";
+  const std::string db = dir.path() + "/old.db";
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
   REQUIRE(Store::MigrateTo(raw, 1).ok());
@@ -122,7 +114,7 @@ TEST_CASE("store: a schema-1 database is migrated and keeps its jobs") {
 
 TEST_CASE("store: a database from a newer Corral is refused") {
   TempDir dir;
-  const std::string db = dir.path + "/new.db";
+  const std::string db = dir.path() + "/new.db";
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
   sqlite3_exec(raw, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
@@ -134,7 +126,7 @@ TEST_CASE("store: a database from a newer Corral is refused") {
 
 TEST_CASE("store: reopen after an unclean close keeps every committed batch") {
   TempDir dir;
-  const std::string db = dir.path + "/crash.db";
+  const std::string db = dir.path() + "/crash.db";
   pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -165,7 +157,7 @@ TEST_CASE("store: reopen after an unclean close keeps every committed batch") {
 
 TEST_CASE("store: a corrupt record is reported, not loaded as garbage") {
   TempDir dir;
-  const std::string db = dir.path + "/bad.db";
+  const std::string db = dir.path() + "/bad.db";
   {
     auto s2 = Store::Open(db);
     REQUIRE(s2.has_value());
