@@ -74,20 +74,10 @@ Setter DurationMsKey(int64_t& out) {
   return [&out](const YAML::Node& v, const std::string& where) -> Status {
     std::string text;
     if (Status s = Scalar(v, where, text); !s.ok()) return s;
-    try {
-      size_t used = 0;
-      double secs = std::stod(text, &used);
-      if (used == text.size()) {
-        if (secs <= 0) return Error(Code::kInvalidArgument, where + ": must be positive");
-        out = static_cast<int64_t>(secs * 1000);
-        return OkStatus();
-      }
-    } catch (const std::exception&) {
-    }
-    Result<int64_t> s = ParseDurationSeconds(text);
-    if (!s) return Error(Code::kInvalidArgument, where + ": " + s.error().message());
-    if (*s <= 0) return Error(Code::kInvalidArgument, where + ": must be positive");
-    out = *s * 1000;
+    Result<int64_t> ms = ParseDurationMs(text);
+    if (!ms) return Error(Code::kInvalidArgument, where + ": " + ms.error().message());
+    if (*ms <= 0) return Error(Code::kInvalidArgument, where + ": must be positive");
+    out = *ms;
     return OkStatus();
   };
 }
@@ -171,6 +161,7 @@ Result<ExecdConfig> ParseExecdConfig(const std::string& yaml, const std::string&
       {"scheduler", StringKey(c.scheduler)},
       {"node", StringKey(c.node)},
       {"spool_dir", StringKey(c.spool_dir)},
+      {"kill_grace", DurationMsKey(c.kill_grace_ms)},
       {"cores",
        [&c](const YAML::Node& v, const std::string& where) {
          int n = 0;

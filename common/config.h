@@ -33,6 +33,7 @@ struct ExecdConfig {
   std::optional<int> cores;       // override detected cores
   std::optional<int64_t> mem_mb;  // override detected memory (MiB)
   std::optional<std::vector<int>> gpus;  // GPU indices offered; default: nvidia-smi -L
+  int64_t kill_grace_ms = 5000;  // past h_rt: SIGTERM, then SIGKILL this much later
 };
 
 Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path);

@@ -2,6 +2,7 @@
 #include "common/units.h"
 
 #include <cctype>
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <limits>
@@ -90,6 +91,28 @@ Result<int64_t> ParseDurationSeconds(std::string_view text) {
     total = total * 60 + v;
   }
   return total;
+}
+
+Result<int64_t> ParseDurationMs(std::string_view text) {
+  // A plain decimal number of seconds: digits with at most one '.'.
+  const std::string t(text);
+  const bool decimal = !t.empty() && t.find_first_not_of("0123456789.") == std::string::npos &&
+                       std::count(t.begin(), t.end(), '.') <= 1 && t != ".";
+  if (decimal) {
+    const size_t dot = t.find('.');
+    int64_t whole = 0;
+    if (dot != 0 && !ParseUint(t.substr(0, dot), whole)) {
+      return Error(Code::kInvalidArgument, "'" + t + "' is not a duration");
+    }
+    std::string frac = dot == std::string::npos ? "" : t.substr(dot + 1);
+    frac = (frac + "000").substr(0, 3);  // milliseconds; finer digits are dropped
+    int64_t ms = 0;
+    ParseUint(frac, ms);
+    return whole * 1000 + ms;
+  }
+  Result<int64_t> secs = ParseDurationSeconds(text);
+  if (!secs) return std::unexpected(secs.error());
+  return *secs * 1000;
 }
 
 std::string FormatDuration(int64_t seconds) {

@@ -20,6 +20,10 @@ Result<int64_t> ParseSizeMb(std::string_view text);
 // unit suffix "90s", "5m", "2h", "1d".
 Result<int64_t> ParseDurationSeconds(std::string_view text);
 
+// Milliseconds from a number of seconds that may be fractional ("0.5", "30") or any form
+// ParseDurationSeconds accepts ("90s", "1:00").
+Result<int64_t> ParseDurationMs(std::string_view text);
+
 // "01:30:00" style for display.
 std::string FormatDuration(int64_t seconds);
 

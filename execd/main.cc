@@ -121,6 +121,11 @@ OPTIONS
     --memory SIZE
         Memory to offer, e.g. 64G or 512M. Default: the machine's physical memory.
 
+    --kill-grace DURATION
+        When a job passes its wall-clock limit (qsub -l h_rt=...), its process group gets
+        SIGTERM, then SIGKILL this long after (seconds, or 30s, 1m). Default 5 s.
+        Config key: kill_grace.
+
     --gpus LIST
         GPUs to offer: a comma-separated list of GPU ids as nvidia-smi numbers them
         (--gpus 0,2 offers GPUs 0 and 2), or a count (--gpus 4 offers 0,1,2,3). A single
@@ -160,12 +165,12 @@ void Complain(const std::string& message) {
 // Command line over the (optional) config file. Result is the merged config.
 Result<ExecdConfig> ParseCommandLine(int argc, char** argv, bool& help) {
   struct Flags {
-    std::optional<std::string> config, scheduler, node, spool, cores, memory, gpus;
+    std::optional<std::string> config, scheduler, node, spool, cores, memory, gpus, kill_grace;
   } flags;
   const std::pair<std::string_view, std::optional<std::string>*> known[] = {
       {"--config", &flags.config}, {"--scheduler", &flags.scheduler}, {"--node", &flags.node},
       {"--spool", &flags.spool},   {"--cores", &flags.cores},         {"--memory", &flags.memory},
-      {"--gpus", &flags.gpus},
+      {"--gpus", &flags.gpus},     {"--kill-grace", &flags.kill_grace},
   };
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -225,6 +230,14 @@ Result<ExecdConfig> ParseCommandLine(int argc, char** argv, bool& help) {
     Result<std::vector<int>> ids = ParseGpuList(*flags.gpus);
     if (!ids) return Error(Code::kInvalidArgument, "--gpus: " + ids.error().message());
     config.gpus = *ids;
+  }
+  if (flags.kill_grace) {
+    Result<int64_t> ms = ParseDurationMs(*flags.kill_grace);
+    if (!ms || *ms <= 0) {
+      return Error(Code::kInvalidArgument, "--kill-grace: '" + *flags.kill_grace +
+                                               "' is not a positive duration (5, 0.5, 30s, 1m)");
+    }
+    config.kill_grace_ms = *ms;
   }
   if (config.scheduler.empty()) {
     return Error(Code::kInvalidArgument, "no scheduler endpoint (--scheduler or 'scheduler:')");
@@ -384,6 +397,7 @@ int RunExecd(const ExecdConfig& config) {
   Result<std::unique_ptr<PosixLauncher>> launcher =
       PosixLauncher::Create({.spool_dir = config.spool_dir,
                              .host = JobHost{config.node, LocalHostName()},
+                             .kill_grace_ms = config.kill_grace_ms,
                              .cpus = inventory.cpus,
                              .memory = *memory});
   if (!launcher) {
