@@ -305,9 +305,12 @@ void Reconcile(const ClusterState& state, const CoreConfig& config, TimeMs now,
                bool authoritative, Actions& out) {
   std::set<std::pair<JobId, int>> listed;
   for (const RunningAttempt& a : reported) listed.insert({a.job_id, a.attempt});
-  for (JobId id : state.running) {
+  // Only this node's jobs: a heartbeat costs O(jobs on the node), not O(cluster).
+  auto on_node = state.running_on.find(node);
+  const std::set<JobId> none;
+  for (JobId id : on_node == state.running_on.end() ? none : on_node->second) {
     const Job& job = state.jobs.at(id);
-    if (job.node != node || listed.count({job.id, job.attempt})) continue;
+    if (listed.count({job.id, job.attempt})) continue;
     if (job.cancel_requested && authoritative) {
       // Cancelled while the node was away; its process is gone: finish the cancel.
       Result<Job> moved = Move(job, JobEvent::kCancel);
@@ -507,10 +510,11 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
       lost.insert(name);
     }
   }
-  if (!lost.empty()) {
-    for (JobId id : state.running) {
+  for (const std::string& name : lost) {
+    auto on_node = state.running_on.find(name);
+    if (on_node == state.running_on.end()) continue;
+    for (JobId id : on_node->second) {
       const Job& job = state.jobs.at(id);
-      if (!lost.count(job.node)) continue;
       if (job.cancel_requested) {
         Result<Job> moved = Move(job, JobEvent::kCancel);
         if (moved) {
@@ -563,17 +567,31 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
   return out;
 }
 
+namespace {
+// Moves `job` into the index of its state (and node, when running).
+void Index(ClusterState& state, const Job& job) {
+  switch (job.state) {
+    case JobState::kQueued: state.queued.insert(job.id); break;
+    case JobState::kHeld: state.held.insert(job.id); break;
+    case JobState::kRunning:
+      state.running.insert(job.id);
+      state.running_on[job.node].insert(job.id);
+      break;
+    default: break;
+  }
+}
+}  // namespace
+
 void Install(ClusterState& state, const Actions& actions) {
   for (const Job& job : actions.put_jobs) {
+    auto old = state.jobs.find(job.id);
+    if (old != state.jobs.end() && old->second.state == JobState::kRunning) {
+      state.running_on[old->second.node].erase(job.id);
+    }
     state.queued.erase(job.id);
     state.held.erase(job.id);
     state.running.erase(job.id);
-    switch (job.state) {
-      case JobState::kQueued: state.queued.insert(job.id); break;
-      case JobState::kHeld: state.held.insert(job.id); break;
-      case JobState::kRunning: state.running.insert(job.id); break;
-      default: break;
-    }
+    Index(state, job);
     state.jobs[job.id] = job;
   }
   for (const Node& node : actions.put_nodes) {
@@ -594,11 +612,8 @@ void Reindex(ClusterState& state) {
   state.queued.clear();
   state.held.clear();
   state.running.clear();
-  for (const auto& [id, job] : state.jobs) {
-    if (job.state == JobState::kQueued) state.queued.insert(id);
-    if (job.state == JobState::kHeld) state.held.insert(id);
-    if (job.state == JobState::kRunning) state.running.insert(id);
-  }
+  state.running_on.clear();
+  for (const auto& [id, job] : state.jobs) Index(state, job);
 }
 
 bool IsFinished(const ClusterState& state, JobId id) {

@@ -27,6 +27,7 @@ struct ClusterState {
   std::set<JobId> queued;
   std::set<JobId> held;
   std::set<JobId> running;
+  std::map<std::string, std::set<JobId>> running_on;  // running job ids by node
 };
 
 // Settings the core needs (from the scheduler config).
