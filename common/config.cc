@@ -5,9 +5,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "common/units.h"
@@ -97,6 +99,66 @@ Status PositiveInt(const YAML::Node& v, const std::string& where, Int& out) {
   }
 }
 
+// A value read by `parse` (a size, a duration), its error message prefixed by the key.
+Setter ParsedKey(Result<int64_t> (*parse)(std::string_view), int64_t& out) {
+  return [parse, &out](const YAML::Node& v, const std::string& where) -> Status {
+    std::string text;
+    if (Status s = Scalar(v, where, text); !s.ok()) return s;
+    Result<int64_t> value = parse(text);
+    if (!value) return Error(Code::kInvalidArgument, where + ": " + value.error().message());
+    out = *value;
+    return OkStatus();
+  };
+}
+
+// A list of feature names.
+Setter NameListKey(std::vector<std::string>& out) {
+  return [&out](const YAML::Node& v, const std::string& where) -> Status {
+    if (!v.IsSequence()) {
+      return Error(Code::kInvalidArgument, where + ": must be a list of names, e.g. [avx512, bigmem]");
+    }
+    out.clear();
+    for (const auto& e : v) {
+      std::string name;
+      if (Status s = Scalar(e, where, name); !s.ok()) return s;
+      if (!ValidResourceName(name)) {
+        return Error(Code::kInvalidArgument, where + ": '" + name + "' is not a valid name");
+      }
+      if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+    }
+    std::sort(out.begin(), out.end());
+    return OkStatus();
+  };
+}
+
+// A mapping of consumable names to non-negative counts.
+Setter CountsKey(std::map<std::string, int64_t>& out) {
+  return [&out](const YAML::Node& v, const std::string& where) -> Status {
+    if (!v.IsMap()) {
+      return Error(Code::kInvalidArgument, where + ": must be a mapping of names to counts, e.g. {matlab: 10}");
+    }
+    out.clear();
+    for (const auto& kv : v) {
+      std::string name, text;
+      if (Status s = Scalar(kv.first, where, name); !s.ok()) return s;
+      const std::string at = where + "." + name;
+      if (!ValidResourceName(name)) {
+        return Error(Code::kInvalidArgument, at + ": '" + name + "' is not a valid consumable name");
+      }
+      if (Status s = Scalar(kv.second, at, text); !s.ok()) return s;
+      try {
+        size_t used = 0;
+        long long x = std::stoll(text, &used);
+        if (used != text.size() || x < 0) throw std::invalid_argument("");
+        out[name] = x;
+      } catch (const std::exception&) {
+        return Error(Code::kInvalidArgument, at + ": '" + text + "' is not a non-negative integer");
+      }
+    }
+    return OkStatus();
+  };
+}
+
 std::string ReadFileOrEmpty(const std::string& path, bool& ok) {
   std::ifstream in(path);
   ok = static_cast<bool>(in);
@@ -144,6 +206,13 @@ Result<SchedulerConfig> ParseSchedulerConfig(const std::string& yaml, const std:
        [&c](const YAML::Node& v, const std::string& where) {
          return PositiveInt(v, where, c.max_attempts);
        }},
+      {"consumables", CountsKey(c.consumables)},
+      {"default_h_rt", ParsedKey(ParseDurationSeconds, c.default_h_rt_s)},
+      {"default_mem_per_core", ParsedKey(ParseSizeMb, c.default_mem_per_core_mb)},
+      {"oversubscribe",
+       [&c](const YAML::Node& v, const std::string& where) {
+         return PositiveInt(v, where, c.oversubscribe);
+       }},
   };
   if (Status s = ApplyKeys(yaml, origin, keys); !s.ok()) return std::unexpected(s);
   if (c.state_dir.empty()) return Error(Code::kInvalidArgument, origin + ": state_dir is required");
@@ -162,6 +231,8 @@ Result<ExecdConfig> ParseExecdConfig(const std::string& yaml, const std::string&
       {"node", StringKey(c.node)},
       {"spool_dir", StringKey(c.spool_dir)},
       {"kill_grace", DurationMsKey(c.kill_grace_ms)},
+      {"features", NameListKey(c.features)},
+      {"consumables", CountsKey(c.consumables)},
       {"cores",
        [&c](const YAML::Node& v, const std::string& where) {
          int n = 0;
@@ -206,6 +277,21 @@ Result<ExecdConfig> ParseExecdConfig(const std::string& yaml, const std::string&
   };
   if (Status s = ApplyKeys(yaml, origin, keys); !s.ok()) return std::unexpected(s);
   return c;
+}
+
+bool ValidResourceName(const std::string& name) {
+  static const std::set<std::string> kBuiltIn = {
+      "h_rt", "s_rt", "h_vmem", "s_vmem", "mem", "mem_free", "h_rss", "vf", "slots", "cpus",
+      "cpu", "gpu", "gpus", "arch", "feature", "features", "hostname", "q", "queue"};
+  if (name.empty() || name.size() > 64 || !std::isalpha(static_cast<unsigned char>(name[0]))) {
+    return false;
+  }
+  for (char ch : name) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '.' && ch != '-') {
+      return false;
+    }
+  }
+  return !kBuiltIn.count(name);
 }
 
 Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {

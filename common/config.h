@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,11 @@ struct SchedulerConfig {
   int64_t node_timeout_ms = 30000;       // a node silent this long is unreachable
   int max_batch = 4096;                  // most messages handled per group commit
   int max_attempts = 3;                  // dispatches per job (node failures); qsub can override
+  // Cluster-wide consumables (e.g. licenses: {"matlab": 10}), requested with -l NAME=N.
+  std::map<std::string, int64_t> consumables;
+  int64_t default_h_rt_s = 0;          // wall-time limit of jobs that give none; 0 = none
+  int64_t default_mem_per_core_mb = 0; // memory of jobs that request none, per core; 0 = none
+  int oversubscribe = 1;               // jobs that may share one core (1 = never shared)
 };
 
 struct ExecdConfig {
@@ -34,7 +40,14 @@ struct ExecdConfig {
   std::optional<int64_t> mem_mb;  // override detected memory (MiB)
   std::optional<std::vector<int>> gpus;  // GPU indices offered; default: nvidia-smi -L
   int64_t kill_grace_ms = 5000;  // past h_rt: SIGTERM, then SIGKILL this much later
+  std::vector<std::string> features;             // e.g. {"avx512", "bigmem"}
+  std::map<std::string, int64_t> consumables;    // node-local, e.g. {"scratch_gb": 800}
 };
+
+// True for a name usable as a feature or consumable: a letter, then letters, digits,
+// '_', '.' or '-', at most 64 characters, and not a built-in resource name (h_rt, mem,
+// gpus, ...).
+bool ValidResourceName(const std::string& name);
 
 Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path);
 Result<ExecdConfig> LoadExecdConfig(const std::string& path);

@@ -21,7 +21,9 @@ json TimeJson(TimeMs t) {
 }
 
 json ResourcesJson(const Resources& r) {
-  return {{"cores", r.cores}, {"mem_mb", r.mem_mb}, {"gpus", r.gpus}};
+  json j = {{"cores", r.cores}, {"mem_mb", r.mem_mb}, {"gpus", r.gpus}};
+  if (!r.consumables.empty()) j["consumables"] = r.consumables;
+  return j;
 }
 
 json SpecJson(const JobSpec& s, bool with_script) {
@@ -41,7 +43,8 @@ json SpecJson(const JobSpec& s, bool with_script) {
             {"project", s.project},
             {"other_resources", s.other_resources},
             {"rerunnable", s.rerunnable},
-            {"max_attempts", s.max_attempts}};
+            {"max_attempts", s.max_attempts},
+            {"features", s.features}};
   if (with_script) j["script"] = s.script;
   return j;
 }
@@ -99,6 +102,8 @@ json NodeJson(const Node& n) {
           {"gpu_ids", n.gpu_ids},
           {"state", NodeStateName(n.state)},
           {"enabled", n.enabled},
+          {"features", n.features},
+          {"load", n.load},
           {"last_seen", TimeJson(n.last_seen)}};
 }
 
@@ -115,7 +120,9 @@ json JobsJson(const std::vector<Job>& jobs) {
 }
 
 json Body(const SubmitRequest& m) { return {{"spec", SpecJson(m.spec, true)}}; }
-json Body(const SubmitReply& m) { return {{"id", m.id}, {"name", m.name}}; }
+json Body(const SubmitReply& m) {
+  return {{"id", m.id}, {"name", m.name}, {"warnings", m.warnings}};
+}
 json Body(const QueryRequest& m) {
   return {{"ids", m.ids}, {"user", m.user}, {"include_finished", m.include_finished}};
 }
@@ -145,10 +152,13 @@ json Body(const RegisterNode& m) {
   return {{"node", m.node},
           {"total", ResourcesJson(m.total)},
           {"running", AttemptsJson(m.running)},
-          {"gpu_ids", m.gpu_ids}};
+          {"gpu_ids", m.gpu_ids},
+          {"features", m.features}};
 }
 json Body(const NodeRegistered& m) { return {{"heartbeat_interval_ms", m.heartbeat_interval_ms}}; }
-json Body(const Heartbeat& m) { return {{"node", m.node}, {"running", AttemptsJson(m.running)}}; }
+json Body(const Heartbeat& m) {
+  return {{"node", m.node}, {"running", AttemptsJson(m.running)}, {"load", m.load}};
+}
 json Body(const JobExit& m) {
   return {{"node", m.node},         {"job_id", m.job_id},         {"attempt", m.attempt},
           {"exit_code", m.exit_code}, {"signal", m.signal},       {"start_time", m.start_time},
@@ -243,6 +253,26 @@ class Reader {
       out[k] = e.get<std::string>();
     }
   }
+  // An object of names to non-negative counts (consumables); optional.
+  void Counts(const char* key, std::map<std::string, int64_t>& out) {
+    const json* v = Get(key, false);
+    if (v == nullptr) return;
+    if (!v->is_object()) return Fail(Path(key), "must be an object of counts");
+    for (const auto& [k, e] : v->items()) {
+      if (k.empty() || k.size() > 64) return Fail(Path(key), "has an empty or over-long name");
+      if (!e.is_number_integer() || e.get<int64_t>() < 0) {
+        return Fail(Path(key) + "." + k, "must be a non-negative integer");
+      }
+      out[k] = e.get<int64_t>();
+    }
+  }
+  // A number (load average); optional.
+  void Number(const char* key, double& out) {
+    const json* v = Get(key, false);
+    if (v == nullptr) return;
+    if (!v->is_number()) return Fail(Path(key), "must be a number");
+    out = v->get<double>();
+  }
   // A list of small non-negative integers (core indices, GPU ids).
   void Indices(const char* key, std::vector<int>& out, bool required = true) {
     const json* v = Get(key, required);
@@ -308,6 +338,7 @@ void ReadResources(Reader& r, Resources& out) {
   r.Int64("cores", out.cores, true, 0, 1 << 20);
   r.Int64("mem_mb", out.mem_mb, true, 0, int64_t{1} << 40);
   r.Int64("gpus", out.gpus, false, 0, 1 << 16);
+  r.Counts("consumables", out.consumables);
 }
 
 void ReadSpec(Reader& r, JobSpec& s, bool with_script) {
@@ -329,6 +360,7 @@ void ReadSpec(Reader& r, JobSpec& s, bool with_script) {
   r.StringMap("other_resources", s.other_resources, false);
   r.Bool("rerunnable", s.rerunnable, false);
   r.Int64("max_attempts", s.max_attempts, false, 0, 1000);
+  r.Strings("features", s.features, false);
   if (s.script.size() > kMaxScriptBytes) r.Fail("spec.script", "is larger than 4 MiB");
 }
 
@@ -409,6 +441,7 @@ void ReadBody(Reader& r, SubmitRequest& m) {
 void ReadBody(Reader& r, SubmitReply& m) {
   r.Int64("id", m.id, true, 1);
   r.Str("name", m.name);
+  r.Strings("warnings", m.warnings, false);
 }
 void ReadBody(Reader& r, QueryRequest& m) {
   r.Ids("ids", m.ids);
@@ -460,6 +493,8 @@ void ReadBody(Reader& r, NodesReply& m) {
     rn.Seconds("last_seen", n.last_seen);
     rn.Bool("enabled", n.enabled, false);
     rn.Indices("gpu_ids", n.gpu_ids, false);
+    rn.Strings("features", n.features, false);
+    rn.Number("load", n.load);
     m.nodes.push_back(std::move(n));
   });
   r.Array("used", [&](Reader& ru) {
@@ -484,6 +519,7 @@ void ReadBody(Reader& r, RegisterNode& m) {
   r.Object("total", [&](Reader& rt) { ReadResources(rt, m.total); });
   ReadAttempts(r, "running", m.running);
   r.Indices("gpu_ids", m.gpu_ids, false);
+  r.Strings("features", m.features, false);
   if (r.ok() && m.node.empty()) r.Fail("node", "must not be empty");
   if (r.ok() && static_cast<size_t>(m.total.gpus) != m.gpu_ids.size()) {
     r.Fail("total.gpus", "must equal the number of gpu_ids");
@@ -495,6 +531,7 @@ void ReadBody(Reader& r, NodeRegistered& m) {
 void ReadBody(Reader& r, Heartbeat& m) {
   r.Str("node", m.node);
   ReadAttempts(r, "running", m.running);
+  r.Number("load", m.load);
 }
 void ReadBody(Reader& r, JobExit& m) {
   r.Str("node", m.node);

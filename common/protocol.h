@@ -30,6 +30,7 @@ struct SubmitReply {
   static constexpr std::string_view kType = "submitted";
   JobId id = 0;
   std::string name;
+  std::vector<std::string> warnings;  // e.g. -l names the cluster does not know
 };
 
 // Which jobs to list. Empty `ids` and empty `user` = every job; `user` = that owner's.
@@ -126,6 +127,7 @@ struct RegisterNode {
   Resources total;            // total.gpus must equal gpu_ids.size()
   std::vector<RunningAttempt> running;
   std::vector<int> gpu_ids;   // GPU indices the node offers (from config or nvidia-smi)
+  std::vector<std::string> features;  // node features from its config, e.g. "avx512"
 };
 struct NodeRegistered {
   static constexpr std::string_view kType = "registered";
@@ -135,6 +137,7 @@ struct Heartbeat {
   static constexpr std::string_view kType = "heartbeat";
   std::string node;
   std::vector<RunningAttempt> running;
+  double load = 0;  // 1-minute load average of the node
 };
 // The end of an attempt. Resent by the execd until acknowledged by ExitAck.
 struct JobExit {

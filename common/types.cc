@@ -3,6 +3,30 @@
 
 namespace corral {
 
+bool Resources::Fits(const Resources& free) const {
+  if (cores > free.cores || mem_mb > free.mem_mb || gpus > free.gpus) return false;
+  for (const auto& [name, amount] : consumables) {
+    if (amount > free.Consumable(name)) return false;
+  }
+  return true;
+}
+
+Resources& Resources::operator+=(const Resources& o) {
+  cores += o.cores;
+  mem_mb += o.mem_mb;
+  gpus += o.gpus;
+  for (const auto& [name, amount] : o.consumables) consumables[name] += amount;
+  return *this;
+}
+
+Resources& Resources::operator-=(const Resources& o) {
+  cores -= o.cores;
+  mem_mb -= o.mem_mb;
+  gpus -= o.gpus;
+  for (const auto& [name, amount] : o.consumables) consumables[name] -= amount;
+  return *this;
+}
+
 std::string_view NodeStateName(NodeState state) {
   return state == NodeState::kUp ? "up" : "unreachable";
 }

@@ -16,27 +16,28 @@ namespace corral {
 
 using JobId = int64_t;  // positive, assigned by the scheduler, never reused
 
-// Countable resources of a request or a node.
+// Countable resources of a request or a node. `consumables` holds admin-defined counts
+// by name (node-local ones such as scratch_gb, cluster-wide ones such as matlab licenses);
+// a name missing from a map counts as 0.
 struct Resources {
+  // A constructor rather than aggregate initialization: GCC 12 warns (falsely) that the
+  // map of a brace-initialized {cores, mem} may be used uninitialized.
+  Resources(int cores_ = 0, int64_t mem_mb_ = 0, int gpus_ = 0)
+      : cores(cores_), mem_mb(mem_mb_), gpus(gpus_) {}
+
   int cores = 0;       // CPU cores (Grid Engine "slots")
   int64_t mem_mb = 0;  // memory in MiB; in a request, 0 means "no memory request"
   int gpus = 0;        // GPUs
+  std::map<std::string, int64_t> consumables;
 
-  bool Fits(const Resources& free) const {
-    return cores <= free.cores && mem_mb <= free.mem_mb && gpus <= free.gpus;
+  int64_t Consumable(const std::string& name) const {
+    auto it = consumables.find(name);
+    return it == consumables.end() ? 0 : it->second;
   }
-  Resources& operator+=(const Resources& o) {
-    cores += o.cores;
-    mem_mb += o.mem_mb;
-    gpus += o.gpus;
-    return *this;
-  }
-  Resources& operator-=(const Resources& o) {
-    cores -= o.cores;
-    mem_mb -= o.mem_mb;
-    gpus -= o.gpus;
-    return *this;
-  }
+  // True when every count of this request is within `free` (consumables included).
+  bool Fits(const Resources& free) const;
+  Resources& operator+=(const Resources& o);
+  Resources& operator-=(const Resources& o);
   bool operator==(const Resources&) const = default;
 };
 
@@ -60,6 +61,7 @@ struct JobSpec {
   std::map<std::string, std::string> other_resources;  // -l names Corral does not know, recorded
   bool rerunnable = true;          // -r y|n: may run again after its node failed
   int max_attempts = 0;            // --max-attempts: dispatches allowed; 0 = scheduler default
+  std::vector<std::string> features;  // node features required (-l arch=avx512, -l bigmem)
 
   bool operator==(const JobSpec&) const = default;
 };
@@ -113,6 +115,8 @@ struct Node {
   TimeMs last_seen = 0;  // last message from the node's execd
   bool enabled = true;   // false after `qmod -d`: running jobs finish, no new ones start
   std::vector<int> gpu_ids;  // the GPU indices it offers, e.g. {0, 1, 2, 3}
+  std::vector<std::string> features;  // e.g. {"avx512", "bigmem"}, sorted
+  double load = 0;  // 1-minute load average from the last heartbeat; not persisted
 
   bool operator==(const Node&) const = default;
 };

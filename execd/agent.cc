@@ -46,7 +46,8 @@ RegisterNode Agent::MakeRegister() const {
   return RegisterNode{.node = options_.node,
                       .total = options_.total,
                       .running = Running(),
-                      .gpu_ids = options_.gpu_ids};
+                      .gpu_ids = options_.gpu_ids,
+                      .features = options_.features};
 }
 
 std::vector<RunningAttempt> Agent::Running() const {
@@ -238,7 +239,8 @@ std::vector<Message> Agent::Tick(TimeMs now) {
     next_heartbeat_ = now + heartbeat_ms_;
     // Exits first: the heartbeat no longer lists their attempts.
     for (const auto& [key, exit] : unacked_) out.push_back(exit);
-    out.push_back(Heartbeat{options_.node, Running()});
+    out.push_back(Heartbeat{options_.node, Running(),
+                            options_.read_load ? options_.read_load() : 0.0});
   }
   return out;
 }

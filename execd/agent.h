@@ -24,6 +24,8 @@ struct AgentOptions {
   std::string node;
   Resources total;                      // what RegisterNode offers
   std::vector<int> gpu_ids;             // the GPUs it offers; total.gpus == gpu_ids.size()
+  std::vector<std::string> features;    // node features, e.g. "avx512"
+  std::function<double()> read_load;    // the 1-minute load average sent with heartbeats
   int64_t register_retry_ms = 1000;     // RegisterNode is resent this often until answered
   int64_t default_heartbeat_ms = 5000;  // if NodeRegistered carries no usable interval
   size_t seen_limit = 100000;           // (job, attempt) pairs remembered against re-sends

@@ -326,6 +326,20 @@ int64_t DetectMemoryMb() {
   return mb ? *mb : 0;
 }
 
+double ParseLoadAverage(std::string_view loadavg) {
+  double load = 0;
+  const char* end = loadavg.data() + loadavg.size();
+  auto [p, ec] = std::from_chars(loadavg.data(), end, load);
+  return ec == std::errc() && load >= 0 ? load : 0.0;
+}
+
+double ReadLoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string text;
+  std::getline(in, text);
+  return ParseLoadAverage(text);
+}
+
 std::string LocalHostName() {
   char name[256] = {};
   if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
@@ -363,6 +377,20 @@ NodeInventory DetectInventory(const ExecdConfig& config, const std::string& sear
   }
   inv.total.gpus = static_cast<int>(inv.gpu_ids.size());
   inv.notes.push_back("GPUs: " + (inv.gpu_ids.empty() ? "none" : JoinIds(inv.gpu_ids)) + gpus);
+
+  inv.features = config.features;
+  std::sort(inv.features.begin(), inv.features.end());
+  inv.total.consumables = config.consumables;
+  if (!inv.features.empty() || !inv.total.consumables.empty()) {
+    std::string text;
+    for (const std::string& f : inv.features) text += (text.empty() ? "" : ",") + f;
+    std::string counts;
+    for (const auto& [name, n] : inv.total.consumables) {
+      counts += (counts.empty() ? "" : ",") + name + "=" + std::to_string(n);
+    }
+    inv.notes.push_back("features: " + (text.empty() ? "none" : text) +
+                        "; consumables: " + (counts.empty() ? "none" : counts) + " (configured)");
+  }
   return inv;
 }
 

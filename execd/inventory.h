@@ -52,6 +52,10 @@ Result<std::vector<int>> DetectNvidiaGpus(const std::string& search_path, int64_
 // /proc/meminfo; 0 when neither answers.
 int64_t DetectMemoryMb();
 
+// The 1-minute load average of /proc/loadavg text ("0.52 0.48 ..."); 0 if unreadable.
+double ParseLoadAverage(std::string_view loadavg);
+double ReadLoadAverage();
+
 // MemTotal of /proc/meminfo text ("MemTotal:  16314196 kB") in MiB, rounded down.
 // NotFound when there is no MemTotal line, InvalidArgument when it is malformed.
 Result<int64_t> ParseMemTotalMb(std::string_view meminfo);
@@ -65,6 +69,7 @@ struct NodeInventory {
   Resources total;                 // cores, mem_mb, gpus (== gpu_ids.size())
   std::vector<int> gpu_ids;        // ascending
   std::vector<int> cpus;           // AllowedCpus(): where core indices run
+  std::vector<std::string> features;  // from the config, sorted
   std::vector<std::string> notes;  // how each figure was found, one log line each
 };
 

@@ -99,7 +99,7 @@ MEMORY LIMITS
 OPTIONS
     --config FILE
         Read settings from the YAML file FILE (keys: scheduler, node, spool_dir, cores,
-        memory, gpus; unknown keys are an error). Options given on the command line
+        memory, gpus, kill_grace, features, consumables; unknown keys are an error). Options given on the command line
         override it.
 
     --scheduler ENDPOINT
@@ -135,6 +135,15 @@ OPTIONS
         given 10 s, then killed); none when there is none or it fails. What was found,
         and from where, is logged at start.
 
+    --features LIST
+        Node features jobs can ask for with qsub -l arch=NAME (or -l NAME), e.g.
+        --features avx512,bigmem. Config key: features: [avx512, bigmem].
+
+    --consumables LIST
+        Node-local consumables jobs can ask for with qsub -l NAME=N, e.g.
+        --consumables scratch_gb=800. The scheduler never gives more than N to the jobs
+        running here at once. Config key: consumables: {scratch_gb: 800}.
+
     --help
         Print this text and exit.
 
@@ -162,15 +171,28 @@ void Complain(const std::string& message) {
   std::fprintf(stderr, "corral-execd: %s\n", message.c_str());
 }
 
+std::vector<std::string_view> SplitComma(std::string_view text) {
+  std::vector<std::string_view> out;
+  for (size_t at = 0; at <= text.size();) {
+    size_t comma = text.find(',', at);
+    if (comma == std::string_view::npos) comma = text.size();
+    out.push_back(text.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
+
 // Command line over the (optional) config file. Result is the merged config.
 Result<ExecdConfig> ParseCommandLine(int argc, char** argv, bool& help) {
   struct Flags {
-    std::optional<std::string> config, scheduler, node, spool, cores, memory, gpus, kill_grace;
+    std::optional<std::string> config, scheduler, node, spool, cores, memory, gpus, kill_grace,
+        features, consumables;
   } flags;
   const std::pair<std::string_view, std::optional<std::string>*> known[] = {
       {"--config", &flags.config}, {"--scheduler", &flags.scheduler}, {"--node", &flags.node},
       {"--spool", &flags.spool},   {"--cores", &flags.cores},         {"--memory", &flags.memory},
       {"--gpus", &flags.gpus},     {"--kill-grace", &flags.kill_grace},
+      {"--features", &flags.features}, {"--consumables", &flags.consumables},
   };
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -239,6 +261,35 @@ Result<ExecdConfig> ParseCommandLine(int argc, char** argv, bool& help) {
     }
     config.kill_grace_ms = *ms;
   }
+  if (flags.features) {
+    config.features.clear();
+    for (std::string_view f : SplitComma(*flags.features)) {
+      if (f.empty()) continue;
+      if (!ValidResourceName(std::string(f))) {
+        return Error(Code::kInvalidArgument, "--features: '" + std::string(f) +
+                                                 "' is not a valid feature name");
+      }
+      config.features.emplace_back(f);
+    }
+  }
+  if (flags.consumables) {
+    config.consumables.clear();
+    for (std::string_view item : SplitComma(*flags.consumables)) {
+      if (item.empty()) continue;
+      const size_t eq = item.find('=');
+      const std::string name(item.substr(0, eq));
+      int64_t n = -1;
+      if (eq != std::string_view::npos) {
+        auto [p, ec] = std::from_chars(item.data() + eq + 1, item.data() + item.size(), n);
+        if (ec != std::errc() || p != item.data() + item.size()) n = -1;
+      }
+      if (!ValidResourceName(name) || n < 0) {
+        return Error(Code::kInvalidArgument, "--consumables: '" + std::string(item) +
+                                                 "' is not NAME=COUNT (e.g. scratch_gb=800)");
+      }
+      config.consumables[name] = n;
+    }
+  }
   if (config.scheduler.empty()) {
     return Error(Code::kInvalidArgument, "no scheduler endpoint (--scheduler or 'scheduler:')");
   }
@@ -271,8 +322,11 @@ class Daemon {
         signal_fd_(signal_fd),
         socket_(context_, zmq::socket_type::dealer),
         agent_(
-            AgentOptions{
-                .node = config.node, .total = inventory.total, .gpu_ids = inventory.gpu_ids},
+            AgentOptions{.node = config.node,
+                         .total = inventory.total,
+                         .gpu_ids = inventory.gpu_ids,
+                         .features = inventory.features,
+                         .read_load = ReadLoadAverage},
             launcher, [this](const std::string& line) { Log(line); }) {}
 
   void Log(const std::string& line) const { LogLine(config_.node, line); }

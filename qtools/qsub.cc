@@ -218,6 +218,7 @@ int Run(const std::vector<std::string>& args) {
   if (submitted == nullptr) {
     return Rejected(Status(Code::kInternal, "unexpected reply from the scheduler"), false);
   }
+  for (const std::string& warning : submitted->warnings) cli::Err("qsub: warning: " + warning + "\n");
   if (parsed->terse) {
     cli::Out(std::to_string(submitted->id) + "\n");
   } else {

@@ -239,9 +239,22 @@ Status ApplyResource(std::string_view item, State& st, Context& ctx, const std::
     st.spec.request.gpus = *n;
     return OkStatus();
   }
+  if (name == "arch" || name == "feature" || name == "features") {
+    // Node features ("-l arch=avx512", "-l feature=avx512+bigmem"): every one is required.
+    for (std::string_view f : Split(value, '+')) {
+      f = Trim(f);
+      if (f.empty()) return Error(Code::kInvalidArgument, label + ": empty feature name");
+      if (std::find(st.spec.features.begin(), st.spec.features.end(), f) ==
+          st.spec.features.end()) {
+        st.spec.features.emplace_back(f);
+      }
+    }
+    return OkStatus();
+  }
+  // Consumables (-l matlab=1, -l scratch_gb=100) and boolean features (-l bigmem) are
+  // defined by the cluster's configuration, which the scheduler knows: it interprets
+  // these at submit and sends back a warning for names it does not know.
   st.spec.other_resources[name] = value;
-  ctx.warnings.push_back(where + "unknown resource " + Quote(name) + " in -l " + std::string(item) +
-                         ": recorded, not enforced");
   return OkStatus();
 }
 

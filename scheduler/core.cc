@@ -5,6 +5,9 @@
 
 #include <algorithm>
 
+#include "common/config.h"
+#include "scheduler/requests.h"
+
 namespace corral {
 namespace {
 
@@ -47,34 +50,6 @@ std::optional<Message> RefuseUnlessLocal(const Caller& caller, const std::string
                     "authenticated remote clients are not supported yet");
 }
 
-// Why a request can never run on any node, or "" if some node could hold it.
-std::string NeverFits(const ClusterState& state, const Resources& request) {
-  if (state.nodes.empty()) return "";  // no node has registered yet: nothing to judge by
-  int max_cores = 0;
-  int64_t max_mem = 0;
-  int max_gpus = 0;
-  for (const auto& [name, node] : state.nodes) {
-    if (request.Fits(node.total)) return "";
-    max_cores = std::max(max_cores, node.total.cores);
-    max_mem = std::max(max_mem, node.total.mem_mb);
-    max_gpus = std::max(max_gpus, node.total.gpus);
-  }
-  if (request.gpus > max_gpus) {
-    return "no node has " + std::to_string(request.gpus) + " GPUs; largest has " +
-           std::to_string(max_gpus);
-  }
-  if (request.cores > max_cores) {
-    return "no node has " + std::to_string(request.cores) + " cores; largest has " +
-           std::to_string(max_cores);
-  }
-  if (request.mem_mb > max_mem) {
-    return "no node has " + std::to_string(request.mem_mb) + " MiB of memory; largest has " +
-           std::to_string(max_mem) + " MiB";
-  }
-  return "no node has both " + std::to_string(request.cores) + " cores and " +
-         std::to_string(request.mem_mb) + " MiB of memory";
-}
-
 Status ValidateSpec(const JobSpec& spec) {
   if (spec.name.empty()) return Error(Code::kInvalidArgument, "job name is empty");
   if (spec.cwd.empty() || spec.cwd[0] != '/') {
@@ -95,26 +70,31 @@ Status ValidateSpec(const JobSpec& spec) {
 }
 
 Outcome Submit(const ClusterState& state, const SubmitRequest& req, const Caller& caller,
-               TimeMs now) {
+               const CoreConfig& config, TimeMs now) {
   Outcome out;
   if ((out.reply = RefuseUnlessLocal(caller, "submitting"))) return out;
   if (Status s = ValidateSpec(req.spec); !s.ok()) {
     out.reply = Err(s.code(), s.message());
     return out;
   }
-  if (std::string why = NeverFits(state, req.spec.request); !why.empty()) {
+  Result<Interpreted> request = InterpretRequest(req.spec, state, config);
+  if (!request) {
+    out.reply = Err(request.error().code(), request.error().message());
+    return out;
+  }
+  if (std::string why = NeverFits(state, request->spec, config); !why.empty()) {
     out.reply = Err(Code::kInvalidArgument, why);
     return out;
   }
   Job job;
   job.id = state.next_job_id;
-  job.spec = req.spec;
+  job.spec = std::move(request->spec);
   job.uid = *caller.uid;
   job.gid = caller.gid;
   job.owner = caller.user;
   job.state = req.spec.hold ? JobState::kHeld : JobState::kQueued;
   job.submit_time = now;
-  out.reply = SubmitReply{job.id, job.spec.name};
+  out.reply = SubmitReply{job.id, job.spec.name, std::move(request->warnings)};
   out.actions.next_job_id = job.id + 1;
   out.actions.put_jobs.push_back(std::move(job));
   return out;
@@ -338,16 +318,35 @@ void Reconcile(const ClusterState& state, const CoreConfig& config, TimeMs now,
 Outcome Register(const ClusterState& state, const RegisterNode& msg, const CoreConfig& config,
                  TimeMs now) {
   Outcome out;
+  for (const std::string& f : msg.features) {
+    if (!ValidResourceName(f)) {
+      out.reply = Err(Code::kInvalidArgument, "node " + msg.node + ": '" + f +
+                                                  "' is not a valid feature name");
+      return out;
+    }
+  }
+  for (const auto& [c, _] : msg.total.consumables) {
+    if (!ValidResourceName(c)) {
+      out.reply = Err(Code::kInvalidArgument, "node " + msg.node + ": '" + c +
+                                                  "' is not a valid consumable name");
+      return out;
+    }
+  }
   Node node;
   node.name = msg.node;
   node.total = msg.total;
   node.gpu_ids = msg.gpu_ids;
+  node.features = msg.features;
+  std::sort(node.features.begin(), node.features.end());
+  node.features.erase(std::unique(node.features.begin(), node.features.end()),
+                      node.features.end());
   node.state = NodeState::kUp;
   node.last_seen = now;
   auto it = state.nodes.find(msg.node);
   if (it != state.nodes.end()) node.enabled = it->second.enabled;  // qmod -d outlives restarts
   if (it == state.nodes.end() || it->second.total != node.total ||
-      it->second.gpu_ids != node.gpu_ids || it->second.state != node.state) {
+      it->second.gpu_ids != node.gpu_ids || it->second.features != node.features ||
+      it->second.state != node.state) {
     out.actions.put_nodes.push_back(node);
   }
   out.actions.seen_nodes.push_back({msg.node, now});
@@ -366,6 +365,7 @@ Outcome Beat(const ClusterState& state, const Heartbeat& msg, const CoreConfig& 
     return out;
   }
   out.actions.seen_nodes.push_back({msg.node, now});
+  out.actions.node_loads.push_back({msg.node, msg.load});
   Reconcile(state, config, now, msg.node, msg.running, /*authoritative=*/false, out.actions);
   return out;
 }
@@ -413,37 +413,53 @@ Outcome Exit(const ClusterState& state, const JobExit& msg) {
   return out;
 }
 
-// What is still free on one node during a Decide pass: counts, and which core indices and
-// GPU ids are taken.
+// What is still free on one node during a Decide pass: counts, and how many jobs use
+// each core index (at most `per_core`, the oversubscription factor) and which GPU ids
+// are taken. GPUs are never shared.
 class NodeRoom {
  public:
-  explicit NodeRoom(const Node& node)
-      : free(node.total), core_taken_(node.total.cores, false),
-        gpus_free_(node.gpu_ids.begin(), node.gpu_ids.end()) {}
+  NodeRoom(const Node& node, const CoreConfig& config)
+      : free(Capacity(node, config)), per_core_(std::max(1, config.oversubscribe)),
+        core_users_(node.total.cores, 0), gpus_free_(node.gpu_ids.begin(), node.gpu_ids.end()) {}
 
-  // Marks what a running job holds as taken.
-  void Take(const Job& job) {
-    free -= job.spec.request;
+  // Marks what a running job holds as taken. `part` is its node-local request.
+  void Take(const Job& job, const Resources& part) {
+    free -= part;
     for (int c : job.alloc_cores) {
-      if (c >= 0 && c < static_cast<int>(core_taken_.size())) core_taken_[c] = true;
+      if (c >= 0 && c < static_cast<int>(core_users_.size())) ++core_users_[c];
     }
     for (int g : job.alloc_gpus) gpus_free_.erase(g);
   }
 
-  // Gives `request` the lowest free core indices and GPU ids. The caller checked Fits().
-  void Allocate(const Resources& request, std::vector<int>& cores, std::vector<int>& gpus) {
-    free -= request;
+  // Whether `part` fits: counts, and with oversubscription enough distinct cores that
+  // still have room (a job never gets one core twice).
+  bool Holds(const Resources& part) const {
+    if (!part.Fits(free)) return false;
+    if (per_core_ == 1) return true;
+    const auto open = std::count_if(core_users_.begin(), core_users_.end(),
+                                    [&](int users) { return users < per_core_; });
+    return open >= part.cores;
+  }
+
+  // Gives `part` the least used core indices (lowest first) and the lowest free GPU ids.
+  // The caller checked that it fits.
+  void Allocate(const Resources& part, std::vector<int>& cores, std::vector<int>& gpus) {
+    free -= part;
     cores.clear();
     gpus.clear();
-    for (int c = 0; c < static_cast<int>(core_taken_.size()) &&
-                    static_cast<int>(cores.size()) < request.cores;
-         ++c) {
-      if (!core_taken_[c]) {
-        core_taken_[c] = true;
-        cores.push_back(c);
+    for (int users = 0; users < per_core_ && static_cast<int>(cores.size()) < part.cores;
+         ++users) {
+      for (int c = 0; c < static_cast<int>(core_users_.size()) &&
+                      static_cast<int>(cores.size()) < part.cores;
+           ++c) {
+        if (core_users_[c] == users) {
+          ++core_users_[c];
+          cores.push_back(c);
+        }
       }
     }
-    while (static_cast<int>(gpus.size()) < request.gpus && !gpus_free_.empty()) {
+    std::sort(cores.begin(), cores.end());
+    while (static_cast<int>(gpus.size()) < part.gpus && !gpus_free_.empty()) {
       gpus.push_back(*gpus_free_.begin());
       gpus_free_.erase(gpus_free_.begin());
     }
@@ -452,9 +468,31 @@ class NodeRoom {
   Resources free;
 
  private:
-  std::vector<bool> core_taken_;
+  int per_core_;
+  std::vector<int> core_users_;
   std::set<int> gpus_free_;
 };
+
+// The cluster-wide consumables not held by running jobs.
+std::map<std::string, int64_t> ClusterFree(const ClusterState& state, const CoreConfig& config) {
+  std::map<std::string, int64_t> free = config.consumables;
+  if (free.empty()) return free;
+  for (JobId id : state.running) {
+    for (const auto& [name, n] : ClusterPart(state.jobs.at(id).spec.request, config)) {
+      free[name] -= n;
+    }
+  }
+  return free;
+}
+
+bool PoolHas(const std::map<std::string, int64_t>& pool,
+             const std::map<std::string, int64_t>& need) {
+  for (const auto& [name, n] : need) {
+    auto it = pool.find(name);
+    if (it == pool.end() || it->second < n) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -463,12 +501,15 @@ void Actions::Append(Actions&& other) {
   for (Node& n : other.put_nodes) put_nodes.push_back(std::move(n));
   if (other.next_job_id) next_job_id = other.next_job_id;
   for (auto& s : other.seen_nodes) seen_nodes.push_back(std::move(s));
+  for (auto& l : other.node_loads) node_loads.push_back(std::move(l));
   for (Order& o : other.orders) orders.push_back(std::move(o));
 }
 
 Outcome HandleClient(const ClusterState& state, const Message& request, const Caller& caller,
-                     const CoreConfig& /*config*/, TimeMs now) {
-  if (const auto* m = std::get_if<SubmitRequest>(&request)) return Submit(state, *m, caller, now);
+                     const CoreConfig& config, TimeMs now) {
+  if (const auto* m = std::get_if<SubmitRequest>(&request)) {
+    return Submit(state, *m, caller, config, now);
+  }
   if (const auto* m = std::get_if<QueryRequest>(&request)) return Query(state, *m);
   if (const auto* m = std::get_if<CancelRequest>(&request)) return Cancel(state, *m, caller, now);
   if (const auto* m = std::get_if<HoldRequest>(&request)) return Hold(state, *m, caller);
@@ -536,20 +577,26 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
   std::map<std::string, NodeRoom> room;
   for (const auto& [name, node] : state.nodes) {
     if (node.state == NodeState::kUp && node.enabled && !lost.count(name)) {
-      room.emplace(name, NodeRoom(node));
+      room.emplace(name, NodeRoom(node, config));
     }
   }
   if (room.empty()) return out;
   for (JobId id : state.running) {
     const Job& job = state.jobs.at(id);
     auto it = room.find(job.node);
-    if (it != room.end()) it->second.Take(job);
+    if (it != room.end()) it->second.Take(job, NodePart(job.spec.request, config));
   }
+  std::map<std::string, int64_t> pool = ClusterFree(state, config);
   for (JobId id : state.queued) {
     const Job& job = state.jobs.at(id);
-    auto fit = std::find_if(room.begin(), room.end(),
-                            [&](const auto& r) { return job.spec.request.Fits(r.second.free); });
+    const std::map<std::string, int64_t> from_pool = ClusterPart(job.spec.request, config);
+    if (!PoolHas(pool, from_pool)) break;
+    const Resources part = NodePart(job.spec.request, config);
+    auto fit = std::find_if(room.begin(), room.end(), [&](const auto& r) {
+      return r.second.Holds(part) && HasFeatures(state.nodes.at(r.first), job.spec.features);
+    });
     if (fit == room.end()) break;
+    for (const auto& [name, n] : from_pool) pool[name] -= n;
     Result<Job> moved = Move(job, JobEvent::kStart);
     if (!moved) continue;
     moved->attempt = job.attempt + 1;
@@ -559,7 +606,7 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
     moved->exit_code.reset();
     moved->exit_signal = 0;
     moved->reason.clear();
-    fit->second.Allocate(job.spec.request, moved->alloc_cores, moved->alloc_gpus);
+    fit->second.Allocate(part, moved->alloc_cores, moved->alloc_gpus);
     moved->attempts.push_back({moved->attempt, fit->first, now, 0, ""});
     out.orders.push_back({fit->first, StartJob{*moved}});
     out.put_jobs.push_back(std::move(*moved));
@@ -596,14 +643,23 @@ void Install(ClusterState& state, const Actions& actions) {
   }
   for (const Node& node : actions.put_nodes) {
     TimeMs seen = node.last_seen;
+    double load = node.load;
     auto it = state.nodes.find(node.name);
-    if (it != state.nodes.end()) seen = std::max(seen, it->second.last_seen);
+    if (it != state.nodes.end()) {
+      seen = std::max(seen, it->second.last_seen);
+      load = it->second.load;
+    }
     state.nodes[node.name] = node;
     state.nodes[node.name].last_seen = seen;
+    state.nodes[node.name].load = load;
   }
   for (const auto& [name, when] : actions.seen_nodes) {
     auto it = state.nodes.find(name);
     if (it != state.nodes.end()) it->second.last_seen = std::max(it->second.last_seen, when);
+  }
+  for (const auto& [name, load] : actions.node_loads) {
+    auto it = state.nodes.find(name);
+    if (it != state.nodes.end()) it->second.load = load;
   }
   if (actions.next_job_id) state.next_job_id = std::max(state.next_job_id, *actions.next_job_id);
 }

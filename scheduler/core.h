@@ -35,6 +35,10 @@ struct CoreConfig {
   int64_t heartbeat_interval_ms = 5000;
   int64_t node_timeout_ms = 30000;
   int max_attempts = 3;  // dispatches allowed per job unless the job says otherwise
+  std::map<std::string, int64_t> consumables;  // cluster-wide pool, e.g. {"matlab": 10}
+  int64_t default_h_rt_s = 0;                  // for jobs that give no h_rt; 0 = none
+  int64_t default_mem_per_core_mb = 0;         // for jobs that request no memory
+  int oversubscribe = 1;                       // jobs that may share one core
 };
 
 // Who sent a client request. `uid` is set only when the kernel vouched for it (ipc://).
@@ -57,6 +61,7 @@ struct Actions {
   std::vector<Node> put_nodes;  // new or changed node records
   std::optional<JobId> next_job_id;
   std::vector<std::pair<std::string, TimeMs>> seen_nodes;  // last_seen updates, not persisted
+  std::vector<std::pair<std::string, double>> node_loads;  // load averages, not persisted
   std::vector<Order> orders;
 
   bool Persistent() const { return !put_jobs.empty() || !put_nodes.empty() || next_job_id; }

@@ -53,6 +53,10 @@ Server::Server(SchedulerConfig config, Store& store, const Clock& clock)
   core_config_.heartbeat_interval_ms = config_.heartbeat_interval_ms;
   core_config_.node_timeout_ms = config_.node_timeout_ms;
   core_config_.max_attempts = config_.max_attempts;
+  core_config_.consumables = config_.consumables;
+  core_config_.default_h_rt_s = config_.default_h_rt_s;
+  core_config_.default_mem_per_core_mb = config_.default_mem_per_core_mb;
+  core_config_.oversubscribe = config_.oversubscribe;
 }
 
 Status Server::Start() {

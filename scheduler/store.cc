@@ -6,6 +6,8 @@
 
 #include <sqlite3.h>
 
+#include <nlohmann/json.hpp>
+
 #include <array>
 #include <charconv>
 
@@ -14,7 +16,7 @@ namespace {
 
 // Migration N takes the schema from version N-1 to N. Never edit a released step;
 // add a new one.
-constexpr std::array<const char*, 4> kMigrations = {
+constexpr std::array<const char*, 5> kMigrations = {
     // 1: jobs and the next job id.
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE jobs(id INTEGER PRIMARY KEY, state TEXT NOT NULL, owner TEXT NOT NULL,"
@@ -30,6 +32,10 @@ constexpr std::array<const char*, 4> kMigrations = {
     // 4: GPUs: the ids a node offers ("0,1,2,3"), so that submit checks and allocations
     // survive restarts.
     "ALTER TABLE nodes ADD COLUMN gpu_ids TEXT NOT NULL DEFAULT '';",
+    // 5: features ("avx512,bigmem") and node-local consumables ('{"scratch_gb":800}'), so
+    // that submit checks after a restart know them before the node registers again.
+    "ALTER TABLE nodes ADD COLUMN features TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE nodes ADD COLUMN consumables TEXT NOT NULL DEFAULT '{}';",
 };
 
 Error SqlError(sqlite3* db, const std::string& what) {
@@ -60,6 +66,28 @@ int UserVersion(sqlite3* db) {
 std::string Text(sqlite3_stmt* st, int col) {
   const unsigned char* t = sqlite3_column_text(st, col);
   return t ? reinterpret_cast<const char*>(t) : "";
+}
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at < text.size();) {
+    size_t comma = text.find(',', at);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > at) out.push_back(text.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
+
+Result<std::map<std::string, int64_t>> ParseCounts(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return Error(Code::kInternal, "not a JSON object: '" + text + "'");
+  std::map<std::string, int64_t> out;
+  for (const auto& [name, v] : j.items()) {
+    if (!v.is_number_integer()) return Error(Code::kInternal, "count of " + name + " not an integer");
+    out[name] = v.get<int64_t>();
+  }
+  return out;
 }
 
 }  // namespace
@@ -128,9 +156,11 @@ Status Store::Prepare() {
        "ON CONFLICT(id) DO UPDATE SET state=excluded.state, end_time=excluded.end_time, "
        "record=excluded.record"},
       {&put_node_,
-       "INSERT INTO nodes(name, cores, mem_mb, state, enabled, gpu_ids) VALUES(?,?,?,?,?,?) ON "
-       "CONFLICT(name) DO UPDATE SET cores=excluded.cores, mem_mb=excluded.mem_mb, "
-       "state=excluded.state, enabled=excluded.enabled, gpu_ids=excluded.gpu_ids"},
+       "INSERT INTO nodes(name, cores, mem_mb, state, enabled, gpu_ids, features, consumables) "
+       "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET cores=excluded.cores, "
+       "mem_mb=excluded.mem_mb, state=excluded.state, enabled=excluded.enabled, "
+       "gpu_ids=excluded.gpu_ids, features=excluded.features, "
+       "consumables=excluded.consumables"},
       {&put_meta_,
        "INSERT INTO meta(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET "
        "value=excluded.value"},
@@ -164,7 +194,8 @@ Result<ClusterState> Store::Load() {
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) return SqlError(db_, "load jobs");
 
-  if (sqlite3_prepare_v2(db_, "SELECT name, cores, mem_mb, state, enabled, gpu_ids FROM nodes ORDER BY name", -1,
+  if (sqlite3_prepare_v2(db_, "SELECT name, cores, mem_mb, state, enabled, gpu_ids, features, consumables FROM nodes "
+                         "ORDER BY name", -1,
                          &st, nullptr) != SQLITE_OK) {
     return SqlError(db_, "load nodes");
   }
@@ -189,6 +220,14 @@ Result<ClusterState> Store::Load() {
       at = comma + 1;
     }
     node.total.gpus = static_cast<int>(node.gpu_ids.size());
+    node.features = SplitList(Text(st, 6));
+    Result<std::map<std::string, int64_t>> counts = ParseCounts(Text(st, 7));
+    if (!counts) {
+      sqlite3_finalize(st);
+      return Error(Code::kInternal, "corrupt consumables of node " + node.name + ": " +
+                                        counts.error().message());
+    }
+    node.total.consumables = std::move(*counts);
     state.nodes.emplace(node.name, std::move(node));
   }
   sqlite3_finalize(st);
@@ -238,6 +277,11 @@ Status Store::Apply(const Actions& actions) {
     std::string gpus;
     for (int g : node.gpu_ids) gpus += (gpus.empty() ? "" : ",") + std::to_string(g);
     sqlite3_bind_text(put_node_, 6, gpus.c_str(), -1, SQLITE_TRANSIENT);
+    std::string features;
+    for (const std::string& f : node.features) features += (features.empty() ? "" : ",") + f;
+    sqlite3_bind_text(put_node_, 7, features.c_str(), -1, SQLITE_TRANSIENT);
+    const std::string counts = nlohmann::json(node.total.consumables).dump();
+    sqlite3_bind_text(put_node_, 8, counts.c_str(), -1, SQLITE_TRANSIENT);
     if (sqlite3_step(put_node_) != SQLITE_DONE) return fail("store node " + node.name);
   }
   if (actions.next_job_id) {

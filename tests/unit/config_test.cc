@@ -19,6 +19,30 @@ TEST_CASE("config: a full scheduler config") {
   CHECK(c->node_timeout_ms == 30000);
   CHECK(c->max_batch == 100);
   CHECK(c->max_attempts == 5);
+  CHECK(c->oversubscribe == 1);
+}
+
+TEST_CASE("config: consumables, site defaults and oversubscription") {
+  auto c = ParseSchedulerConfig(
+      "endpoints: [\"ipc:///x\"]\nstate_dir: /x\nconsumables: {matlab: 10, comsol: 2}\n"
+      "default_h_rt: 1:00:00\ndefault_mem_per_core: 2G\noversubscribe: 2\n",
+      "s.yaml");
+  REQUIRE_MESSAGE(c.has_value(), (c ? "" : c.error().message()));
+  CHECK(c->consumables == std::map<std::string, int64_t>{{"comsol", 2}, {"matlab", 10}});
+  CHECK(c->default_h_rt_s == 3600);
+  CHECK(c->default_mem_per_core_mb == 2048);
+  CHECK(c->oversubscribe == 2);
+  auto error = [](const std::string& extra) {
+    auto bad = ParseSchedulerConfig("endpoints: [\"ipc:///x\"]\nstate_dir: /x\n" + extra, "s.yaml");
+    REQUIRE_FALSE(bad.has_value());
+    return bad.error().message();
+  };
+  CHECK(error("consumables: {matlab: -1}\n") ==
+        "s.yaml:3: consumables.matlab: '-1' is not a non-negative integer");
+  CHECK(error("consumables: {h_rt: 1}\n") ==
+        "s.yaml:3: consumables.h_rt: 'h_rt' is not a valid consumable name");
+  CHECK(error("consumables: [matlab]\n").find("must be a mapping") != std::string::npos);
+  CHECK(error("oversubscribe: 0\n").find("positive") != std::string::npos);
 }
 
 TEST_CASE("config: bad scheduler configs name the file, line and key") {
@@ -53,6 +77,13 @@ TEST_CASE("config: execd config with GPUs, memory and the kill grace") {
   CHECK(c->gpus == std::vector<int>{0, 1, 3});
   CHECK(c->kill_grace_ms == 250);
   CHECK(ParseExecdConfig("scheduler: x\n", "e.yaml")->kill_grace_ms == 5000);
+  auto rich = ParseExecdConfig("features: [bigmem, avx512]\nconsumables: {scratch_gb: 800}\n", "e.yaml");
+  REQUIRE(rich.has_value());
+  CHECK(rich->features == std::vector<std::string>{"avx512", "bigmem"});
+  CHECK(rich->consumables == std::map<std::string, int64_t>{{"scratch_gb", 800}});
+  auto bad_feature = ParseExecdConfig("features: [\"a b\"]\n", "e.yaml");
+  REQUIRE_FALSE(bad_feature.has_value());
+  CHECK(bad_feature.error().message() == "e.yaml:1: features: 'a b' is not a valid name");
   auto dup = ParseExecdConfig("gpus: [0, 0]\n", "e.yaml");
   REQUIRE_FALSE(dup.has_value());
   CHECK(dup.error().message().find("listed twice") != std::string::npos);

@@ -33,6 +33,8 @@ Job FullJob() {
   j.max_rss_kb = 1024;
   j.spec.rerunnable = false;
   j.spec.max_attempts = 4;
+  j.spec.features = {"avx512", "bigmem"};
+  j.spec.request.consumables = {{"matlab", 1}, {"scratch_gb", 100}};
   j.attempts = {{1, "node2", 1700000000500, 1700000000999, "node failed"},
                 {2, "node1", 1700000001456, 0, ""}};
   return j;
@@ -79,8 +81,15 @@ TEST_CASE("protocol: every message round-trips") {
   auto err = RoundTrip(ErrorReply{Code::kPermissionDenied, "no"});
   CHECK(err.code == Code::kPermissionDenied);
   CHECK(err.message == "no");
-  auto reg = RoundTrip(RegisterNode{"node1", {8, 1024}, {{42, 2}}});
+  RegisterNode full{"node1", {8, 1024}, {{42, 2}}};
+  full.total.consumables = {{"scratch_gb", 800}};
+  full.features = {"avx512"};
+  auto reg = RoundTrip(full);
   CHECK(reg.running == std::vector<RunningAttempt>{{42, 2}});
+  CHECK(reg.total == full.total);
+  CHECK(reg.features == full.features);
+  CHECK(RoundTrip(Heartbeat{"node1", {}, 1.5}).load == 1.5);
+  CHECK(RoundTrip(SubmitReply{42, "x", {"careful"}}).warnings == std::vector<std::string>{"careful"});
   CHECK(RoundTrip(NodeRegistered{1000}).heartbeat_interval_ms == 1000);
   CHECK(RoundTrip(Heartbeat{"node1", {{1, 1}}}).running.size() == 1);
   CHECK(RoundTrip(NodeAdminRequest{"node1", false}).node == "node1");

@@ -158,19 +158,25 @@ TEST_CASE("qsub options: job name rules of sge_types(5)") {
   CHECK(ValidateJobName("snakejob.a.3.sh").ok());
 }
 
-TEST_CASE("qsub options: unknown -l names are recorded with a warning") {
-  ParsedQsub p = MustParse(Input({"-l", "tmpdir=<TBD>,h_rt=00:30:00", "job.sh"}));
+TEST_CASE("qsub options: other -l names go to the scheduler, which knows the cluster's") {
+  // Consumables and boolean features are defined by the cluster's configuration: qsub
+  // passes them on and the scheduler interprets them (or warns: scheduler/requests.h).
+  ParsedQsub p = MustParse(Input({"-l", "tmpdir=<TBD>,h_rt=00:30:00,matlab=2", "job.sh"}));
   CHECK(p.spec.h_rt_s == 1800);
-  CHECK(p.spec.other_resources == std::map<std::string, std::string>{{"tmpdir", "<TBD>"}});
-  REQUIRE(p.warnings.size() == 1);
-  CHECK(p.warnings[0] == "unknown resource 'tmpdir' in -l tmpdir=<TBD>: recorded, not enforced");
+  CHECK(p.spec.other_resources ==
+        std::map<std::string, std::string>{{"matlab", "2"}, {"tmpdir", "<TBD>"}});
+  CHECK(p.warnings.empty());
 
   ParsedQsub d = MustParse(Input({"job.sh"}, "#$ -l infiniband\n"));
   CHECK(d.spec.other_resources.at("infiniband") == "TRUE");
-  REQUIRE(d.warnings.size() == 1);
-  CHECK(d.warnings[0] ==
-        "job.sh:1: unknown resource 'infiniband' in -l infiniband: recorded, not enforced");
   CHECK(MustParse(Input({"job.sh"}, "#$ -l gpu\n")).spec.request.gpus == 1);
+}
+
+TEST_CASE("qsub options: -l arch= and -l feature= require node features") {
+  ParsedQsub p = MustParse(Input({"-l", "arch=avx512", "-l", "feature=bigmem+ssd", "job.sh"}));
+  CHECK(p.spec.features == std::vector<std::string>{"avx512", "bigmem", "ssd"});
+  CHECK(p.spec.other_resources.empty());
+  CHECK_FALSE(ParseQsub(Input({"-l", "feature=a++b", "job.sh"})).has_value());
 }
 
 TEST_CASE("qsub options: memory is per slot as in Grid Engine") {

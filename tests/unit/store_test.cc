@@ -44,6 +44,8 @@ TEST_CASE("store: a batch round-trips through a reopened database") {
     a.put_nodes[1].enabled = false;
     a.put_nodes[0].gpu_ids = {0, 1, 3};
     a.put_nodes[0].total.gpus = 3;
+    a.put_nodes[0].features = {"avx512", "bigmem"};
+    a.put_nodes[0].total.consumables = {{"scratch_gb", 800}};
     a.next_job_id = 3;
     REQUIRE((*store)->Apply(a).ok());
     Actions b;  // an update of job 1 in a later batch
@@ -65,7 +67,11 @@ TEST_CASE("store: a batch round-trips through a reopened database") {
   CHECK(state->running == std::set<JobId>{1});
   CHECK(state->held == std::set<JobId>{2});
   CHECK(state->next_job_id == 3);
-  CHECK(state->nodes.at("node1").total == Resources{4, 8192, 3});
+  Resources node1{4, 8192, 3};
+  node1.consumables = {{"scratch_gb", 800}};
+  CHECK(state->nodes.at("node1").total == node1);
+  CHECK(state->nodes.at("node1").features == std::vector<std::string>{"avx512", "bigmem"});
+  CHECK(state->nodes.at("node2").features.empty());
   CHECK(state->nodes.at("node1").enabled);
   CHECK(state->nodes.at("node1").gpu_ids == std::vector<int>{0, 1, 3});
   CHECK(state->nodes.at("node1").total.gpus == 3);
