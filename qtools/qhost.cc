@@ -1,5 +1,5 @@
 // qhost: the execution nodes in Grid Engine's qhost format (or --json), from one
-// NodesRequest. Corral knows each node's cores, memory and allocations, not its load.
+// NodesRequest: cores, memory, GPUs, consumables, features, load and allocations.
 #include "common/clock.h"
 #include "qtools/cli.h"
 #include "qtools/client.h"
@@ -8,24 +8,29 @@
 namespace corral {
 namespace {
 
-constexpr std::string_view kUsage = R"(usage: qhost [--json]
+constexpr std::string_view kUsage = R"(usage: qhost [-F] [--json]
 
 Show Corral's execution nodes like Grid Engine's qhost: a header, a "global" line, then
 one line per node:
   HOSTNAME  node name
   ARCH      "-" (Corral does not record the architecture)
   NCPU      cores the node offers (also NCOR, NTHR; NSOC is "-")
-  LOAD      cores allocated to running jobs (Corral does not sample the load average)
+  LOAD      the node's 1-minute load average, from its last heartbeat
   MEMTOT    memory the node offers;  MEMUSE  memory allocated to running jobs
   SWAPTO, SWAPUS  0.0
+  GPUS      GPUs allocated / GPUs offered
+  CORES     cores allocated / cores offered (more than offered with oversubscription)
   STATE     up; draining (disabled by qmod -d, jobs still running); down (disabled,
             idle); unreachable (silent longer than the scheduler's node_timeout)
   SEEN      time since the node's execd was last heard from
 An unreachable node shows "-" in the resource columns.
 
 options:
+  -F            under each node, its consumables left ("    hc:scratch_gb=500") and its
+                features ("    hf:avx512=TRUE")
   --json        {"nodes":[{"name","state","reachable","enabled","total","used",
-                "last_seen","heartbeat_age_s"}...]}
+                "features","load","gpu_ids","last_seen","heartbeat_age_s"}...]};
+                total and used hold cores, mem_mb, gpus and consumables
   -help, --help this text
 
 exit status: 0 success; 1 bad option or unreachable scheduler.
@@ -35,6 +40,7 @@ environment: CORRAL_SCHEDULER  endpoint of the scheduler (set by "corral local e
 
 int Run(const std::vector<std::string>& args) {
   bool json = false;
+  bool resources = false;
   for (const std::string& a : args) {
     if (cli::IsHelp(a)) {
       cli::Out(kUsage);
@@ -42,6 +48,8 @@ int Run(const std::vector<std::string>& args) {
     }
     if (a == "--json" || a == "-json") {
       json = true;
+    } else if (a == "-F") {
+      resources = true;
     } else {
       return cli::Fail("qhost", Status(Code::kInvalidArgument, "unknown option '" + a + "'"));
     }
@@ -53,7 +61,7 @@ int Run(const std::vector<std::string>& args) {
   const auto* nodes = std::get_if<NodesReply>(&*reply);
   if (nodes == nullptr) return cli::Fail("qhost", Status(Code::kInternal, "unexpected reply"));
   const TimeMs now = SystemClock().Now();
-  cli::Out(json ? NodesJson(*nodes, now) : QhostTable(*nodes, now));
+  cli::Out(json ? NodesJson(*nodes, now) : QhostTable(*nodes, now, resources));
   return 0;
 }
 

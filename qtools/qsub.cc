@@ -38,7 +38,10 @@ options:
   -l res=value,...    resources: h_rt=H:M:S|seconds (wall-clock limit), slots=N,
                       h_vmem|mem_free|h_rss|s_vmem|mem|virtual_free=SIZE (per slot),
                       s_rt, gpu|gpus=N (GPUs per job; the job sees them in
-                      CUDA_VISIBLE_DEVICES); other names are recorded with a warning
+                      CUDA_VISIBLE_DEVICES), arch=F or feature=F[+G] (node
+                      features required); other names are the cluster's
+                      consumables (matlab=1) and boolean features (bigmem), or
+                      are recorded with a warning
   -pe name n[-m]      n slots (cores) on one node
   -h                  submit in the held state (release with qrls)
   -terse              print only the job id

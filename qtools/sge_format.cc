@@ -356,17 +356,20 @@ std::string AgeText(TimeMs last_seen, TimeMs now) {
   return Printf("%.0fh", secs / 3600);
 }
 
-std::string QhostTable(const NodesReply& reply, TimeMs now) {
-  // Grid Engine's columns, then Corral's STATE and SEEN (heartbeat age) at the end, so
-  // that scripts splitting Grid Engine's columns by position still find theirs.
+std::map<std::string, int64_t> NodeConsumables(const Node& node, const Resources& used);
+
+std::string QhostTable(const NodesReply& reply, TimeMs now, bool resources) {
+  // Grid Engine's columns, then Corral's GPUS, CORES (used/total), STATE and SEEN
+  // (heartbeat age) at the end, so that scripts splitting Grid Engine's columns by
+  // position still find theirs.
   constexpr const char* kFormat =
-      "%-23s %-13.13s%4.4s %4.4s %4.4s %4.4s %5.5s %7.7s %7.7s %7.7s %7.7s %5s %-11s %s\n";
+      "%-23s %-13.13s%4.4s %4.4s %4.4s %4.4s %5.5s %7.7s %7.7s %7.7s %7.7s %5s %7s %-11s %s\n";
   auto mem = [](int64_t mb) { return MemoryText(static_cast<double>(mb) * 1024 * 1024, "1"); };
   std::string out = Printf(kFormat, "HOSTNAME", "ARCH", "NCPU", "NSOC", "NCOR", "NTHR", "LOAD",
-                           "MEMTOT", "MEMUSE", "SWAPTO", "SWAPUS", "GPUS", "STATE", "SEEN");
-  out += std::string(117, '-') + "\n";
+                           "MEMTOT", "MEMUSE", "SWAPTO", "SWAPUS", "GPUS", "CORES", "STATE", "SEEN");
+  out += std::string(125, '-') + "\n";
   out += Printf(kFormat, "global", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
-                "-");
+                "-", "-");
   std::vector<size_t> order(reply.nodes.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(),
@@ -378,16 +381,22 @@ std::string QhostTable(const NodesReply& reply, TimeMs now) {
     const std::string age = AgeText(node.last_seen, now);
     if (node.state != NodeState::kUp) {
       out += Printf(kFormat, node.name.c_str(), "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
-                    "-", state.c_str(), age.c_str());
+                    "-", "-", state.c_str(), age.c_str());
       continue;
     }
     const std::string cores = std::to_string(node.total.cores);
-    // LOAD: Corral does not sample load averages; it shows the cores allocated to jobs.
     out += Printf(kFormat, node.name.c_str(), "-", cores.c_str(), "-", cores.c_str(), cores.c_str(),
-                  Printf("%.2f", static_cast<double>(used.cores)).c_str(),
-                  mem(node.total.mem_mb).c_str(), mem(used.mem_mb).c_str(), "0.0", "0.0",
+                  Printf("%.2f", node.load).c_str(), mem(node.total.mem_mb).c_str(),
+                  mem(used.mem_mb).c_str(), "0.0", "0.0",
                   (std::to_string(used.gpus) + "/" + std::to_string(node.total.gpus)).c_str(),
-                  state.c_str(), age.c_str());
+                  (std::to_string(used.cores) + "/" + cores).c_str(), state.c_str(), age.c_str());
+    if (!resources) continue;
+    // qhost -F: what is left of each node-local consumable ("hc:"), and the features
+    // ("hf:"), one per line under the host, as Grid Engine lists host resources.
+    for (const auto& [name, held] : NodeConsumables(node, used)) {
+      out += "    hc:" + name + "=" + std::to_string(node.total.Consumable(name) - held) + "\n";
+    }
+    for (const std::string& f : node.features) out += "    hf:" + f + "=TRUE\n";
   }
   return out;
 }
@@ -399,6 +408,13 @@ std::string JobsJson(std::span<const Job> jobs) {
     out += JobToJson(jobs[i]);
   }
   out += "]}\n";
+  return out;
+}
+
+// What running jobs hold of the node's own consumables (cluster-wide ones left out).
+std::map<std::string, int64_t> NodeConsumables(const Node& node, const Resources& used) {
+  std::map<std::string, int64_t> out;
+  for (const auto& [name, total] : node.total.consumables) out[name] = used.Consumable(name);
   return out;
 }
 
@@ -415,9 +431,13 @@ std::string NodesJson(const NodesReply& reply, TimeMs now) {
          {"enabled", n.enabled},
          {"heartbeat_age_s", n.last_seen == 0 ? json(nullptr)
                                               : json(static_cast<double>(now - n.last_seen) / 1000.0)},
-         {"total", {{"cores", n.total.cores}, {"mem_mb", n.total.mem_mb}, {"gpus", n.total.gpus}}},
-         {"used", {{"cores", used.cores}, {"mem_mb", used.mem_mb}, {"gpus", used.gpus}}},
+         {"total", {{"cores", n.total.cores}, {"mem_mb", n.total.mem_mb}, {"gpus", n.total.gpus},
+                    {"consumables", n.total.consumables}}},
+         {"used", {{"cores", used.cores}, {"mem_mb", used.mem_mb}, {"gpus", used.gpus},
+                   {"consumables", NodeConsumables(n, used)}}},
          {"gpu_ids", n.gpu_ids},
+         {"features", n.features},
+         {"load", n.load},
          {"last_seen",
           n.last_seen == 0 ? json(nullptr) : json(static_cast<double>(n.last_seen) / 1000.0)}});
   }

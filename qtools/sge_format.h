@@ -53,10 +53,11 @@ int QacctExitStatus(const Job& job);
 // qstat -j and qacct -j.
 std::vector<std::string> AttemptLines(const Job& job);
 
-// qhost's table: header, 117 dashes, the "global" line, one line per node; Grid Engine's
-// columns, then GPUS (used/total), STATE (up, draining, down, unreachable) and SEEN
-// (heartbeat age at `now`).
-std::string QhostTable(const NodesReply& nodes, TimeMs now);
+// qhost's table: header, 125 dashes, the "global" line, one line per node; Grid Engine's
+// columns (LOAD = the node's 1-minute load average), then GPUS and CORES (used/total),
+// STATE (up, draining, down, unreachable) and SEEN (heartbeat age at `now`).
+// `resources` (qhost -F): each node-local consumable left ("hc:") and each feature ("hf:").
+std::string QhostTable(const NodesReply& nodes, TimeMs now, bool resources = false);
 
 // `--json` output: {"jobs":[...]} with JobToJson objects; {"nodes":[...]} for qhost.
 std::string JobsJson(std::span<const Job> jobs);

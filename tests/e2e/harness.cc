@@ -232,7 +232,8 @@ TestCluster::TestCluster(ClusterOptions options) : options_(options) {
                 ipc() + "\"]\n"
                 "state_dir: " + dir() + "/state\n"
                 "heartbeat_interval: " + std::to_string(options_.heartbeat_ms / 1000.0) + "\n"
-                "node_timeout: " + std::to_string(options_.node_timeout_ms / 1000.0) + "\n");
+                "node_timeout: " + std::to_string(options_.node_timeout_ms / 1000.0) + "\n" +
+                options_.scheduler_yaml);
   StartScheduler();
   for (int k = 1; k <= options_.nodes; ++k) StartExecd(k);
   WaitForNodes();
@@ -278,6 +279,9 @@ void TestCluster::StartExecd(int k) {
   if (options_.gpus > 0) {
     argv.push_back("--gpus");
     argv.push_back(std::to_string(options_.gpus));
+  }
+  if (auto extra = options_.execd_args.find(k); extra != options_.execd_args.end()) {
+    argv.insert(argv.end(), extra->second.begin(), extra->second.end());
   }
   execds_[k] = Spawn(argv, dir() + "/execd-" + node + ".log");
 }

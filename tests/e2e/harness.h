@@ -65,6 +65,8 @@ struct ClusterOptions {
   int64_t heartbeat_ms = 500;
   int64_t node_timeout_ms = 30000;
   int gpus = 0;  // GPUs each execd declares (--gpus: ids 0..gpus-1)
+  std::string scheduler_yaml;                         // extra lines for scheduler.yaml
+  std::map<int, std::vector<std::string>> execd_args;  // extra arguments of node<k>'s execd
   // A network namespace to run node<netns_node> in, reaching the scheduler at
   // netns_scheduler_ip (which the scheduler then also listens on). Empty: all on loopback.
   std::string netns;

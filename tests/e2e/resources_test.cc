@@ -84,3 +84,82 @@ TEST_CASE("memory_limit_enforced") {
   CHECK(Run({"qacct", "-j", hog.out.substr(0, hog.out.size() - 1)}, env).out.find(
             "reason=memory exceeded") != std::string::npos);
 }
+
+TEST_CASE("consumables_and_features") {
+  // Three cluster-wide licenses; scratch space on each node; one node with avx512.
+  TestCluster cluster({.nodes = 2,
+                       .cores = 4,
+                       .scheduler_yaml = "consumables: {matlab: 3}\n",
+                       .execd_args = {{1, {"--consumables", "scratch_gb=100", "--features",
+                                           "avx512,bigmem"}},
+                                      {2, {"--consumables", "scratch_gb=50"}}}});
+  auto env = cluster.Env();
+  const std::string log = cluster.work() + "/held.log";
+  // Each job appends "+ NODE SCRATCH" as it starts and "- NODE SCRATCH" before it ends;
+  // the scheduler learns of an end only after the "-" line is written, so replaying the
+  // log gives an upper bound of what was really held at once.
+  const std::string script = "#!/bin/sh\necho \"+ $CORRAL_NODE $1\" >> " + log +
+                             "\nsleep 0.05\necho \"- $CORRAL_NODE $1\" >> " + log + "\n";
+  Client client = cluster.Connect();
+  std::vector<JobId> ids;
+  for (int i = 0; i < 200; ++i) {
+    JobSpec spec;
+    spec.name = "burst" + std::to_string(i);
+    spec.script = script;
+    const int scratch = 10 + (i * 7) % 30;
+    spec.args = {std::to_string(scratch)};
+    spec.cwd = cluster.work();
+    spec.other_resources = {{"matlab", "1"}, {"scratch_gb", std::to_string(scratch)}};
+    Result<Message> reply = client.Call(SubmitRequest{spec}, 10000);
+    REQUIRE(reply.has_value());
+    REQUIRE(std::holds_alternative<SubmitReply>(*reply));
+    ids.push_back(std::get<SubmitReply>(*reply).id);
+  }
+  std::vector<Job> done = cluster.WaitJobs(ids, 120000);
+  for (const Job& job : done) REQUIRE(job.state == JobState::kCompleted);
+
+  std::istringstream in(ReadFile(log));
+  int licenses = 0, most_licenses = 0, lines = 0;
+  std::map<std::string, int> scratch, most_scratch;
+  for (std::string sign, node, amount; in >> sign >> node >> amount; ++lines) {
+    const int delta = sign == "+" ? 1 : -1;
+    licenses += delta;
+    scratch[node] += delta * std::stoi(amount);
+    most_licenses = std::max(most_licenses, licenses);
+    most_scratch[node] = std::max(most_scratch[node], scratch[node]);
+  }
+  CHECK(lines == 400);
+  CHECK(most_licenses <= 3);
+  CHECK(most_licenses >= 2);  // they did overlap: the check above was exercised
+  CHECK(most_scratch["node1"] <= 100);
+  CHECK(most_scratch["node2"] <= 50);
+
+  // Features: a request for avx512 lands on node1; one no node has is refused.
+  RunResult avx = Run({"qsub", "-terse", "-cwd", "-l", "arch=avx512", "-b", "y", "true"}, env,
+                      cluster.work());
+  REQUIRE_MESSAGE(avx.exit_code == 0, avx.err);
+  RunResult big = Run({"qsub", "-terse", "-cwd", "-l", "bigmem", "-b", "y", "true"}, env,
+                      cluster.work());
+  REQUIRE_MESSAGE(big.exit_code == 0, big.err);
+  CHECK(big.err.empty());  // bigmem is a feature here: no "unknown resource" warning
+  std::vector<Job> placed = cluster.WaitJobs({std::stoll(avx.out), std::stoll(big.out)}, 30000);
+  CHECK(placed[0].node == "node1");
+  CHECK(placed[1].node == "node1");
+  RunResult none = Run({"qsub", "-l", "arch=sse2", "-b", "y", "true"}, env, cluster.work());
+  CHECK(none.exit_code == 1);
+  CHECK(none.err == "Unable to run job: no node has the feature sse2.\nExiting.\n");
+  RunResult lic = Run({"qsub", "-l", "matlab=4", "-b", "y", "true"}, env, cluster.work());
+  CHECK(lic.err == "Unable to run job: the cluster has 3 matlab; the job asks for 4.\nExiting.\n");
+  RunResult odd = Run({"qsub", "-terse", "-l", "tmpdir=fast", "-b", "y", "true"}, env,
+                      cluster.work());
+  CHECK(odd.exit_code == 0);
+  CHECK(odd.err == "qsub: warning: unknown resource 'tmpdir' in -l tmpdir=fast: recorded, not "
+                   "enforced\n");
+  // qhost -F shows what is left and the features.
+  RunResult qhost = Run({"qhost", "-F"}, env);
+  CHECK(qhost.out.find("    hc:scratch_gb=100\n    hf:avx512=TRUE\n") != std::string::npos);
+  // qacct -o totals this user's 200+ jobs.
+  RunResult acct = Run({"qacct", "-o", "--json"}, env);
+  CHECK(acct.exit_code == 0);
+  CHECK(acct.out.find("\"jobs\":20") != std::string::npos);
+}

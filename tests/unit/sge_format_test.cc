@@ -274,19 +274,34 @@ TEST_CASE("sge format: qhost table") {
   reply.nodes[1].gpu_ids = {0, 1, 2, 3};
   reply.nodes[1].total.gpus = 4;
   reply.used[1].gpus = 2;
+  reply.nodes[1].load = 3.5;
   CHECK(QhostTable(reply, 100000) ==
         "HOSTNAME                ARCH         NCPU NSOC NCOR NTHR  LOAD  MEMTOT  MEMUSE  SWAPTO  "
-        "SWAPUS  GPUS STATE       SEEN\n" +
-            std::string(117, '-') +
+        "SWAPUS  GPUS   CORES STATE       SEEN\n" +
+            std::string(125, '-') +
             "\n"
             "global                  -               -    -    -    -     -       -       -       "
-            "-       -     - -           -\n"
-            "a-very-long-node-name.example.org -              16    -   16   16  4.00   62.5G    "
-            "8.0G     0.0     0.0   2/4 up          0.4s\n"
+            "-       -     -       - -           -\n"
+            "a-very-long-node-name.example.org -              16    -   16   16  3.50   62.5G    "
+            "8.0G     0.0     0.0   2/4    4/16 up          0.4s\n"
             "down1                   -               -    -    -    -     -       -       -       "
-            "-       -     - unreachable 99s\n"
-            "drained                 -               2    -    2    2  1.00    1.0G     0.0     "
-            "0.0     0.0   0/0 draining    0.0s\n");
+            "-       -     -       - unreachable 99s\n"
+            "drained                 -               2    -    2    2  0.00    1.0G     0.0     "
+            "0.0     0.0   0/0     1/2 draining    0.0s\n");
+}
+
+TEST_CASE("sge format: qhost -F lists each node's consumables left and its features") {
+  NodesReply reply;
+  reply.nodes = {Node{"n1", {4, 1000}, NodeState::kUp, 1000}};
+  reply.nodes[0].total.consumables = {{"scratch_gb", 800}};
+  reply.nodes[0].features = {"avx512", "bigmem"};
+  reply.used = {{1, 0}};
+  reply.used[0].consumables = {{"scratch_gb", 300}, {"matlab", 1}};  // matlab: cluster-wide
+  const std::string text = QhostTable(reply, 1000, true);
+  CHECK(text.find("\n    hc:scratch_gb=500\n    hf:avx512=TRUE\n    hf:bigmem=TRUE\n") !=
+        std::string::npos);
+  CHECK(text.find("matlab") == std::string::npos);
+  CHECK(NodesJson(reply, 1000).find("\"features\":[\"avx512\",\"bigmem\"]") != std::string::npos);
 }
 
 TEST_CASE("sge format: every attempt is listed in qstat -j and qacct -j") {
@@ -312,9 +327,10 @@ TEST_CASE("sge format: --json wrappers") {
   reply.nodes = {Node{"n1", {2, 512}, NodeState::kUp, 1500}};
   reply.used = {{1, 256}};
   CHECK(NodesJson(reply, 2000) ==
-        "{\"nodes\":[{\"enabled\":true,\"gpu_ids\":[],\"heartbeat_age_s\":0.5,\"last_seen\":1.5,"
-        "\"name\":\"n1\",\"reachable\":true,\"state\":\"up\",\"total\":{\"cores\":2,\"gpus\":0,"
-        "\"mem_mb\":512},\"used\":{\"cores\":1,\"gpus\":0,\"mem_mb\":256}}]}\n");
+        "{\"nodes\":[{\"enabled\":true,\"features\":[],\"gpu_ids\":[],\"heartbeat_age_s\":0.5,"
+        "\"last_seen\":1.5,\"load\":0.0,\"name\":\"n1\",\"reachable\":true,\"state\":\"up\","
+        "\"total\":{\"consumables\":{},\"cores\":2,\"gpus\":0,\"mem_mb\":512},"
+        "\"used\":{\"consumables\":{},\"cores\":1,\"gpus\":0,\"mem_mb\":256}}]}\n");
 }
 
 }  // namespace
