@@ -1,0 +1,85 @@
+// Free resources over time, for the planner: a step function from `now` on, for one node or
+// for the cluster-wide consumables pool. Running jobs' expected ends add steps (Release);
+// starts and reservations subtract windows (Take). Internal to the planner, exposed for
+// its tests.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/types.h"
+
+namespace corral::planning {
+
+// A time that never comes: the end of a run without a wall-time limit, "no fit found".
+inline constexpr TimeMs kNever = std::numeric_limits<TimeMs>::max();
+
+// The counts the planner compares. Consumables are indexed by a name table the planner
+// builds once per pass; a missing index counts as 0.
+struct Amounts {
+  int64_t cores = 0;
+  int64_t mem_mb = 0;
+  int64_t gpus = 0;
+  std::vector<int64_t> extra;
+
+  // True when every count of `need` is within this.
+  bool Covers(const Amounts& need) const;
+  bool IsZero() const;  // no count above 0
+  void Add(const Amounts& o);
+  void Sub(const Amounts& o);
+  bool operator==(const Amounts&) const = default;
+};
+
+// Consumable name -> index into Amounts::extra; built once per pass.
+using NameTable = std::map<std::string, size_t>;
+
+// Fills `out` from counts by name (`out`'s other counts untouched). A name missing from
+// `table` is dropped; but when `unknown` is given and its count is positive, the name is
+// stored there and the result is false.
+bool ToAmounts(const std::map<std::string, int64_t>& counts, const NameTable& table, Amounts& out,
+               std::string* unknown = nullptr);
+// The same for cores, memory, GPUs and the node-local consumables of `r`.
+bool ToAmounts(const Resources& r, const NameTable& table, Amounts& out,
+               std::string* unknown = nullptr);
+
+// start + duration, saturating at kNever (and kNever for a kNever duration).
+TimeMs EndOf(TimeMs start, int64_t duration_ms);
+
+class Availability {
+ public:
+  Availability() : Availability(0, {}) {}
+  Availability(TimeMs now, Amounts free_now);
+
+  // `amount` comes back at `at` (> now): a running job's expected end. Call before any Take.
+  void Release(TimeMs at, const Amounts& amount);
+  // Subtracts `need` on [from, to); `to` may be kNever. The caller checked that it fits.
+  void Take(const Amounts& need, TimeMs from, TimeMs to);
+
+  const Amounts& Now() const { return steps_.front().free; }
+  // True when `need` fits at every instant of [from, to).
+  bool FitsDuring(const Amounts& need, TimeMs from, TimeMs to) const;
+  // The earliest t in [from, before) at which `need` fits for [t, EndOf(t, duration_ms)), or
+  // kNever. Linear in the steps after `from`.
+  TimeMs EarliestFit(const Amounts& need, int64_t duration_ms, TimeMs from, TimeMs before) const;
+
+  size_t StepCount() const { return steps_.size(); }
+  // Free amounts at time t (t >= now).
+  const Amounts& At(TimeMs t) const { return steps_[IndexAt(t)].free; }
+
+ private:
+  struct Step {
+    TimeMs t;
+    Amounts free;  // from t until the next step
+  };
+  size_t IndexAt(TimeMs t) const;  // the last step starting at or before t
+  size_t Split(TimeMs t);          // makes a step start at t; returns its index
+
+  std::vector<Step> steps_;  // steps_[0].t == now; times strictly increasing
+};
+
+}  // namespace corral::planning
