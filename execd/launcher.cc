@@ -429,6 +429,7 @@ Result<pid_t> PosixLauncher::Launch(const Job& job) {
   }
   if (!job.alloc_cores.empty()) {
     Result<std::vector<int>> cpus = MapCoresToCpus(job.alloc_cores, options_.cpus);
+  shepherd.gpu_fence = PlanGpuFence(options_.gpus, AttemptName(key), job.alloc_gpus);
     if (!cpus) {
       return Error(Code::kInvalidArgument, "cannot bind to cores " + JoinIds(job.alloc_cores) +
                                                ": " + cpus.error().message());
@@ -638,6 +639,9 @@ int KillSpooledJobs(const std::string& spool_dir) {
   int killed = 0;
   for (const AttemptKey& key : *attempts) {
     const AttemptPaths paths = PathsOf(spool_dir, key);
+  if (!options_.gpus.cgroup_parent.empty()) {
+    rmdir((options_.gpus.cgroup_parent + "/" + AttemptName(key)).c_str());
+  }
     std::optional<ProcessId> leader = ReadProcessId(paths.job_pgid);
     // Only a leader that is still the recorded process: its pid may have been reused.
     if (leader && StillRunning(*leader) && kill(-leader->pid, SIGKILL) == 0) ++killed;

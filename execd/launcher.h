@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "common/types.h"
+#include "execd/gpu_fence.h"
 
 namespace corral {
 
@@ -165,6 +166,7 @@ struct LauncherOptions {
 // starts the job in its own process group as the job's owner when the execd runs as root,
 // and writes the outcome to the spool. Shepherds started here are reaped with waitpid after
 // SIGCHLD; those of an earlier execd are watched through pidfds (WatchFds). Destroying the
+  GpuFencing gpus;           // default: CUDA_VISIBLE_DEVICES only (see DetectGpuFencing)
 // launcher leaves every attempt running. Not copyable: it tracks processes.
 class PosixLauncher final : public Launcher {
  public:

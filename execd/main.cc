@@ -28,6 +28,7 @@
 #include "common/units.h"
 #include "execd/agent.h"
 #include "execd/inventory.h"
+#include "execd/gpu_fence.h"
 #include "execd/launcher.h"
 
 namespace corral {
@@ -82,7 +83,10 @@ CPU AND GPU ALLOCATION
         CORRAL_GPUS            shows it no GPU
         CUDA_DEVICE_ORDER      PCI_BUS_ID, so that CUDA numbers GPUs as nvidia-smi does
     These replace any value of the same name from the submit environment (qsub -V/-v).
-    GPUs are not otherwise fenced: a job that ignores CUDA_VISIBLE_DEVICES can open
+    Where the execd runs as root, finds /dev/nvidiaN device nodes and a cgroup v1
+    devices controller, each job also runs in a devices cgroup that denies it the
+    device nodes of the GPUs it was not given (logged at start: "GPU fencing: ...").
+    Otherwise (cgroup v2 included) a job that ignores CUDA_VISIBLE_DEVICES can open
     any device node it has permission for.
 
 MEMORY LIMITS
@@ -449,11 +453,14 @@ int RunExecd(const ExecdConfig& config) {
   }
   LogLine(config.node, "memory limits: " + memory->description);
   Result<std::unique_ptr<PosixLauncher>> launcher =
+  GpuFencing gpus = DetectGpuFencing(config.node);
+  LogLine(config.node, "GPU fencing: " + gpus.description);
       PosixLauncher::Create({.spool_dir = config.spool_dir,
                              .host = JobHost{config.node, LocalHostName()},
                              .kill_grace_ms = config.kill_grace_ms,
                              .cpus = inventory.cpus,
-                             .memory = *memory});
+                             .memory = *memory,
+                             .gpus = std::move(gpus)});
   if (!launcher) {
     Complain(launcher.error().message());
     return 1;

@@ -24,6 +24,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <utility>
 
 extern char** environ;
 
@@ -163,10 +164,10 @@ bool CgroupOomKilled(const ShepherdPlan& plan, bool died_of_sigkill) {
   return died_of_sigkill && std::atoll(ReadText(dir + "/memory.failcnt").c_str()) > 0;
 }
 
-// Kills what is left in the attempt's cgroup (processes that left the job's group), waits
-// for it to empty (bounded) and removes it.
-void TearDownCgroup(const ShepherdPlan& plan) {
-  const std::string procs = plan.cgroup_dir + "/cgroup.procs";
+// Kills what is left in one of the attempt's cgroups `dir` (processes that left the job's
+// group), waits for it to empty (bounded) and removes it.
+void TearDownCgroup(const std::string& dir) {
+  const std::string procs = dir + "/cgroup.procs";
   const int64_t give_up = MonotonicNowMs() + 5000;
   for (;;) {
     const std::string text = ReadText(procs);
@@ -181,7 +182,7 @@ void TearDownCgroup(const ShepherdPlan& plan) {
       }
       pos = end + 1;
     }
-    if (rmdir(plan.cgroup_dir.c_str()) == 0 || errno == ENOENT) return;
+    if (rmdir(dir.c_str()) == 0 || errno == ENOENT) return;
     if (!any && errno != EBUSY) return;
     if (MonotonicNowMs() >= give_up) return;
     poll(nullptr, 0, 10);  // killed processes take a moment to leave the cgroup
@@ -218,15 +219,24 @@ int64_t GroupRssBytes(pid_t pgid) {
   return pages * page;
 }
 
-// `cgroup_procs`: the cgroup.procs file of the attempt's cgroup to join first (null: none),
-// as root and before exec, so that everything the job starts is confined with it.
-[[noreturn]] void RunJob(JobPlan& plan, const char* cgroup_procs, int status_fd) {
+// The cgroup.procs files of the attempt's cgroups for the job child to join first (null:
+// none), as root and before exec, so that everything the job starts is confined with it.
+struct JobCgroups {
+  const char* memory_procs = nullptr;
+  const char* devices_procs = nullptr;  // the GPU fence
+};
+
+[[noreturn]] void RunJob(JobPlan& plan, JobCgroups cgroups, int status_fd) {
   signal(SIGPIPE, SIG_DFL);  // the shepherd ignores it; the job gets the usual default
-  if (cgroup_procs != nullptr) {
-    char pid[32];
-    const int n = std::snprintf(pid, sizeof(pid), "%d\n", static_cast<int>(getpid()));
-    if (n <= 0 || !WriteText(cgroup_procs, pid, static_cast<size_t>(n))) {
-      ChildFail(status_fd, "cannot join the memory cgroup ", cgroup_procs, errno);
+  char pid[32];
+  const int n = std::snprintf(pid, sizeof(pid), "%d\n", static_cast<int>(getpid()));
+  const std::pair<const char*, const char*> joins[] = {
+      {cgroups.memory_procs, "cannot join the memory cgroup "},
+      {cgroups.devices_procs, "cannot join the GPU devices cgroup "}};
+  for (const auto& [procs, what] : joins) {
+    if (procs == nullptr) continue;
+    if (n <= 0 || !WriteText(procs, pid, static_cast<size_t>(n))) {
+      ChildFail(status_fd, what, procs, errno);
     }
   }
   // Its own process group, distinct from the shepherd's, so that kill(-pgid) reaches the
@@ -363,21 +373,40 @@ int64_t Milliseconds(const timeval& tv) {
   const bool in_cgroup = limited && IsCgroup(plan.memory) && SetUpCgroup(plan);
   const bool sampling = limited && !in_cgroup;
   const std::string cgroup_procs = in_cgroup ? plan.cgroup_dir + "/cgroup.procs" : "";
+  // The GPU fence: a devices cgroup denying the GPUs the job was not given. Unlike memory
+  // there is no weaker fallback worth the name, so a fence that cannot be made fails the start.
+  const std::string& fence_dir = plan.gpu_fence.cgroup_dir;
+  const bool fenced = !fence_dir.empty();
+  if (fenced) {
+    if (Status s = SetUpGpuFence(plan.gpu_fence); !s.ok()) {
+      if (in_cgroup) rmdir(plan.cgroup_dir.c_str());
+      FinishFailed(plan, start_time, s.message());
+    }
+  }
+  const std::string fence_procs = fenced ? fence_dir + "/cgroup.procs" : "";
+  auto remove_cgroups = [&] {
+    if (in_cgroup) rmdir(plan.cgroup_dir.c_str());
+    if (fenced) rmdir(fence_dir.c_str());
+  };
 
   int status_pipe[2];
   if (pipe2(status_pipe, O_CLOEXEC) != 0) {
-    if (in_cgroup) rmdir(plan.cgroup_dir.c_str());
-    FinishFailed(plan, start_time, std::string("cannot create a pipe: ") + std::strerror(errno));
+    const int err = errno;
+    remove_cgroups();
+    FinishFailed(plan, start_time, std::string("cannot create a pipe: ") + std::strerror(err));
   }
   const pid_t child = fork();
   if (child < 0) {
     const int err = errno;
-    if (in_cgroup) rmdir(plan.cgroup_dir.c_str());
+    remove_cgroups();
     FinishFailed(plan, start_time, std::string("cannot fork: ") + std::strerror(err));
   }
   if (child == 0) {
     close(status_pipe[0]);
-    RunJob(plan.job, in_cgroup ? cgroup_procs.c_str() : nullptr, status_pipe[1]);
+    RunJob(plan.job,
+           {.memory_procs = in_cgroup ? cgroup_procs.c_str() : nullptr,
+            .devices_procs = fenced ? fence_procs.c_str() : nullptr},
+           status_pipe[1]);
   }
   close(status_pipe[1]);
   // Both sides set the group, so that a kill(-child) right after the report cannot miss it.
@@ -467,8 +496,9 @@ int64_t Milliseconds(const timeval& tv) {
     if (CgroupOomKilled(plan, WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
       memory_killed = true;
     }
-    TearDownCgroup(plan);
+    TearDownCgroup(plan.cgroup_dir);
   }
+  if (fenced) TearDownCgroup(fence_dir);
   if (memory_killed) reason = "memory exceeded";
   if (!failure.empty()) FinishFailed(plan, start_time, std::move(failure));
 

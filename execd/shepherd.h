@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "execd/gpu_fence.h"
 #include "execd/launcher.h"
 #include "execd/spool.h"
 
@@ -44,6 +45,7 @@ struct ShepherdPlan {
   MemoryMechanism memory = MemoryMechanism::kNone;  // how mem_limit_bytes is enforced
   std::string cgroup_dir;        // kCgroup*: the attempt's cgroup, created by the shepherd
   int64_t sample_interval_ms = 150;  // kSample: how often the group's RSS is summed
+  GpuFencePlan gpu_fence;            // the attempt's devices cgroup; empty cgroup_dir = none
 };
 
 // Call only in the child of fork(); never returns. In order: resets the signal mask and
@@ -54,6 +56,10 @@ struct ShepherdPlan {
 // before the fork and the job child joins it before anything else (a cgroup that cannot be
 // set up falls back to sampling); at the end the cgroup is emptied, checked for an OOM kill
 // and removed. A job killed for its memory gets reason "memory exceeded".
+// With a GPU fence (gpu_fence.cgroup_dir), the shepherd creates that devices cgroup with its
+// deny rules before the fork and the job child joins it next (before setuid and exec); a
+// fence that cannot be set up fails the attempt ("cannot create the GPU devices cgroup ...")
+// rather than run the job unfenced. At the end what is left in it is killed and it is removed.
 // It waits for the job (SIGTERM to its group at h_rt, SIGKILL after the grace period),
 // SIGKILLs whatever is left in the group, writes the exit file (fsync'd) and exits 0 (1 if
 // the exit file could not be written). A job that could not start (chdir, exec, ...) gets
