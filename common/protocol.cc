@@ -44,8 +44,20 @@ json SpecJson(const JobSpec& s, bool with_script) {
             {"other_resources", s.other_resources},
             {"rerunnable", s.rerunnable},
             {"max_attempts", s.max_attempts},
-            {"features", s.features}};
-  if (with_script) j["script"] = s.script;
+            {"features", s.features},
+            {"array", s.array ? json{{"first", s.array->first}, {"last", s.array->last},
+                                     {"step", s.array->step}}
+                              : json(nullptr)},
+            {"max_running_tasks", s.max_running_tasks},
+            {"after_any", s.after_any},
+            {"after_ok", s.after_ok},
+            {"after_notok", s.after_notok},
+            {"after_tasks", s.after_tasks},
+            {"sweep_points", s.sweep.size()}};
+  if (with_script) {
+    j["script"] = s.script;
+    j["sweep"] = s.sweep;
+  }
   return j;
 }
 
@@ -70,8 +82,20 @@ json FinalReason(const Job& job) {
 }
 
 // The documented job object (docs/json.md). Times in seconds since the epoch.
+// A JSON object kept as text (params, result): sent as that text, so that the order of
+// its keys (a sweep's parameter order) survives; null when there is none.
+json Embedded(const std::string& text) {
+  if (text.empty()) return nullptr;
+  return text;
+}
+
 json JobJson(const Job& job, bool with_script) {
   json j = {{"id", job.id},
+            {"task", job.task == 0 ? json(nullptr) : json(job.task)},
+            {"pending_tasks", job.IsArray() ? json(FormatTaskRanges(job.pending)) : json(nullptr)},
+            {"params", Embedded(job.params)},
+            {"result", Embedded(job.result)},
+            {"result_error", job.result_error},
             {"name", job.spec.name},
             {"owner", job.owner},
             {"uid", job.uid},
@@ -109,7 +133,9 @@ json NodeJson(const Node& n) {
 
 json AttemptsJson(const std::vector<RunningAttempt>& running) {
   json a = json::array();
-  for (const RunningAttempt& r : running) a.push_back({{"job_id", r.job_id}, {"attempt", r.attempt}});
+  for (const RunningAttempt& r : running) {
+    a.push_back({{"job_id", r.job_id}, {"attempt", r.attempt}, {"task", r.task}});
+  }
   return a;
 }
 
@@ -127,7 +153,11 @@ json Body(const QueryRequest& m) {
   return {{"ids", m.ids}, {"user", m.user}, {"include_finished", m.include_finished}};
 }
 json Body(const QueryReply& m) { return {{"jobs", JobsJson(m.jobs)}, {"missing", m.missing}}; }
-json Body(const CancelRequest& m) { return {{"ids", m.ids}, {"user", m.user}}; }
+json Body(const CancelRequest& m) {
+  json j = {{"ids", m.ids}, {"user", m.user}};
+  if (m.tasks) j["tasks"] = FormatTaskRange(*m.tasks);
+  return j;
+}
 json Body(const HoldRequest& m) { return {{"ids", m.ids}, {"hold", m.hold}}; }
 json Body(const OutcomeReply& m) {
   json a = json::array();
@@ -163,9 +193,12 @@ json Body(const JobExit& m) {
   return {{"node", m.node},         {"job_id", m.job_id},         {"attempt", m.attempt},
           {"exit_code", m.exit_code}, {"signal", m.signal},       {"start_time", m.start_time},
           {"end_time", m.end_time}, {"cpu_ms", m.cpu_ms},         {"max_rss_kb", m.max_rss_kb},
-          {"failure", m.failure},       {"reason", m.reason}};
+          {"failure", m.failure},       {"reason", m.reason},         {"task", m.task},
+          {"result", m.result},         {"result_error", m.result_error}};
 }
-json Body(const ExitAck& m) { return {{"job_id", m.job_id}, {"attempt", m.attempt}}; }
+json Body(const ExitAck& m) {
+  return {{"job_id", m.job_id}, {"attempt", m.attempt}, {"task", m.task}};
+}
 // The complete record: script included and times kept as integer milliseconds, so that
 // a round trip through the store or the execd link is exact.
 json RecordJson(const Job& job) {
@@ -181,7 +214,9 @@ json RecordJson(const Job& job) {
 }
 
 json Body(const StartJob& m) { return {{"job", RecordJson(m.job)}}; }
-json Body(const KillJob& m) { return {{"job_id", m.job_id}, {"attempt", m.attempt}}; }
+json Body(const KillJob& m) {
+  return {{"job_id", m.job_id}, {"attempt", m.attempt}, {"task", m.task}};
+}
 
 // ---- decoding ------------------------------------------------------------------------
 
@@ -265,6 +300,54 @@ class Reader {
       }
       out[k] = e.get<int64_t>();
     }
+  }
+  // A JSON object kept as its text (params, result); optional.
+  void EmbeddedObject(const char* key, std::string& out) {
+    const json* v = Get(key, false);
+    if (v == nullptr) return;
+    if (v->is_string()) {
+      out = v->get<std::string>();
+    } else if (v->is_object()) {
+      out = v->dump(-1, ' ', false, json::error_handler_t::replace);
+    } else {
+      Fail(Path(key), "must be a JSON object");
+    }
+  }
+  // Task ranges as text ("1-1000:1,1005"); optional.
+  void Ranges(const char* key, TaskRanges& out) {
+    const json* v = Get(key, false);
+    if (v == nullptr) return;
+    if (!v->is_string()) return Fail(Path(key), "must be task ranges such as \"1-10:1,12\"");
+    const std::string text = v->get<std::string>();
+    for (size_t at = 0; at < text.size();) {
+      size_t comma = text.find(',', at);
+      if (comma == std::string::npos) comma = text.size();
+      Result<TaskRange> range = ParseTaskRange(std::string_view(text).substr(at, comma - at));
+      if (!range) return Fail(Path(key), range.error().message());
+      out.push_back(*range);
+      at = comma + 1;
+    }
+  }
+  void Range(const char* key, std::optional<TaskRange>& out) {
+    const json* v = Get(key, false);
+    if (v == nullptr) return;
+    if (v->is_string()) {
+      Result<TaskRange> range = ParseTaskRange(v->get<std::string>());
+      if (!range) return Fail(Path(key), range.error().message());
+      out = *range;
+      return;
+    }
+    Reader sub(*v, Path(key));
+    TaskRange r;
+    sub.Int64("first", r.first, true, 1, kMaxTaskId);
+    sub.Int64("last", r.last, true, 1, kMaxTaskId);
+    sub.Int64("step", r.step, true, 1, kMaxTaskId);
+    if (sub.ok() && r.last < r.first) sub.Fail(Path(key), "has last < first");
+    if (!sub.ok()) {
+      if (error_.empty()) error_ = sub.error();
+      return;
+    }
+    out = r;
   }
   // A number (load average); optional.
   void Number(const char* key, double& out) {
@@ -361,12 +444,27 @@ void ReadSpec(Reader& r, JobSpec& s, bool with_script) {
   r.Bool("rerunnable", s.rerunnable, false);
   r.Int64("max_attempts", s.max_attempts, false, 0, 1000);
   r.Strings("features", s.features, false);
+  r.Range("array", s.array);
+  r.Int64("max_running_tasks", s.max_running_tasks, false, 0, 1 << 30);
+  if (with_script) r.Strings("sweep", s.sweep, false);
+  r.Ids("after_any", s.after_any, false);
+  r.Ids("after_ok", s.after_ok, false);
+  r.Ids("after_notok", s.after_notok, false);
+  r.Ids("after_tasks", s.after_tasks, false);
+  if (r.ok() && !s.sweep.empty() && (!s.array || s.array->Count() != static_cast<int64_t>(s.sweep.size()))) {
+    r.Fail("spec.sweep", "must have one point per task of spec.array");
+  }
   if (s.script.size() > kMaxScriptBytes) r.Fail("spec.script", "is larger than 4 MiB");
 }
 
 // `millis`: times as integer milliseconds (execd link) instead of display seconds.
 void ReadJob(Reader& r, Job& job, bool with_script, bool millis) {
   r.Int64("id", job.id, true, 1);
+  r.Int64("task", job.task, false, 0, kMaxTaskId);
+  r.Ranges("pending_tasks", job.pending);
+  r.EmbeddedObject("params", job.params);
+  r.EmbeddedObject("result", job.result);
+  r.Str("result_error", job.result_error, false);
   r.Str("owner", job.owner);
   r.Int64("uid", job.uid, true, 0, 0xffffffffLL);
   r.Int64("gid", job.gid, true, 0, 0xffffffffLL);
@@ -423,6 +521,7 @@ void ReadAttempts(Reader& r, const char* key, std::vector<RunningAttempt>& out) 
     RunningAttempt a;
     ra.Int64("job_id", a.job_id, true, 1);
     ra.Int64("attempt", a.attempt, true, 1, 1 << 30);
+    ra.Int64("task", a.task, false, 0, kMaxTaskId);
     out.push_back(a);
   });
 }
@@ -455,6 +554,7 @@ void ReadBody(Reader& r, QueryReply& m) {
 void ReadBody(Reader& r, CancelRequest& m) {
   r.Ids("ids", m.ids);
   r.Str("user", m.user);
+  r.Range("tasks", m.tasks);
 }
 void ReadBody(Reader& r, HoldRequest& m) {
   r.Ids("ids", m.ids);
@@ -545,10 +645,15 @@ void ReadBody(Reader& r, JobExit& m) {
   r.Int64("max_rss_kb", m.max_rss_kb);
   r.Str("failure", m.failure);
   r.Str("reason", m.reason, false);
+  r.Int64("task", m.task, false, 0, kMaxTaskId);
+  r.Str("result", m.result, false);
+  r.Str("result_error", m.result_error, false);
+  if (m.result.size() > kMaxResultBytes) r.Fail("result", "is larger than 64 KiB");
 }
 void ReadBody(Reader& r, ExitAck& m) {
   r.Int64("job_id", m.job_id, true, 1);
   r.Int64("attempt", m.attempt, true, 1, 1 << 30);
+  r.Int64("task", m.task, false, 0, kMaxTaskId);
 }
 void ReadBody(Reader& r, StartJob& m) {
   r.Object("job", [&](Reader& rj) { ReadJob(rj, m.job, true, true); });
@@ -556,6 +661,7 @@ void ReadBody(Reader& r, StartJob& m) {
 void ReadBody(Reader& r, KillJob& m) {
   r.Int64("job_id", m.job_id, true, 1);
   r.Int64("attempt", m.attempt, true, 1, 1 << 30);
+  r.Int64("task", m.task, false, 0, kMaxTaskId);
 }
 
 // Decodes the body of alternative I of Message if its wire id is `type`.

@@ -19,6 +19,8 @@ namespace corral {
 inline constexpr int kProtocolVersion = 1;
 inline constexpr size_t kMaxMessageBytes = 8 << 20;  // scripts are spooled inside submits
 inline constexpr size_t kMaxScriptBytes = 4 << 20;
+// A job's $CORRAL_RESULT: at most this many bytes are kept (a larger one is refused).
+inline constexpr size_t kMaxResultBytes = 64 << 10;
 
 // ---- clients -> scheduler ------------------------------------------------------------
 
@@ -63,6 +65,7 @@ struct CancelRequest {
   static constexpr std::string_view kType = "cancel";
   std::vector<JobId> ids;
   std::string user;
+  std::optional<TaskRange> tasks;  // qdel -t: only these tasks of the arrays in `ids`
 };
 // qhold (hold = true) and qrls (hold = false).
 struct HoldRequest {
@@ -117,6 +120,7 @@ struct ErrorReply {
 struct RunningAttempt {
   JobId job_id = 0;
   int attempt = 0;
+  TaskId task = 0;  // array task; 0 for a plain job
   bool operator==(const RunningAttempt&) const = default;
 };
 
@@ -153,11 +157,15 @@ struct JobExit {
   int64_t max_rss_kb = 0;
   std::string failure;  // non-empty: the job could not be started, and why
   std::string reason;   // non-empty: why the node ended it ("wall time exceeded", ...)
+  TaskId task = 0;      // array task; 0 for a plain job
+  std::string result;        // the JSON object the job wrote to $CORRAL_RESULT, if valid
+  std::string result_error;  // why it was refused ("not a JSON object", "larger than 64 KiB")
 };
 struct ExitAck {
   static constexpr std::string_view kType = "exit_ack";
   JobId job_id = 0;
   int attempt = 0;
+  TaskId task = 0;
 };
 // Order to run attempt `job.attempt` of `job` (script included).
 struct StartJob {
@@ -169,6 +177,7 @@ struct KillJob {
   static constexpr std::string_view kType = "kill_job";
   JobId job_id = 0;
   int attempt = 0;
+  TaskId task = 0;
 };
 
 using Message =

@@ -1,4 +1,4 @@
-// Names of node states (wire, SQLite and --json).
+// Resource arithmetic, unit names, and names of node states (wire, SQLite and --json).
 #include "common/types.h"
 
 namespace corral {
@@ -17,6 +17,11 @@ Resources& Resources::operator+=(const Resources& o) {
   gpus += o.gpus;
   for (const auto& [name, amount] : o.consumables) consumables[name] += amount;
   return *this;
+}
+
+std::string UnitName(const UnitKey& key) {
+  return key.task == 0 ? std::to_string(key.job)
+                       : std::to_string(key.job) + "." + std::to_string(key.task);
 }
 
 Resources& Resources::operator-=(const Resources& o) {

@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "common/job_state.h"
+#include "common/task_ranges.h"
 
 namespace corral {
 
@@ -62,6 +63,18 @@ struct JobSpec {
   bool rerunnable = true;          // -r y|n: may run again after its node failed
   int max_attempts = 0;            // --max-attempts: dispatches allowed; 0 = scheduler default
   std::vector<std::string> features;  // node features required (-l arch=avx512, -l bigmem)
+  // Arrays (-t): the task ids; each task runs the same script with SGE_TASK_ID set.
+  std::optional<TaskRange> array;
+  int max_running_tasks = 0;        // -tc: tasks of this array running at once; 0 = no cap
+  // Sweeps (--sweep): task i gets the parameter point sweep[i-1], a JSON object.
+  std::vector<std::string> sweep;
+  // Dependencies: start only after these jobs end (any way; -hold_jid), end with exit 0
+  // (--after-ok), or fail (--after-notok). A dependency that can no longer be met
+  // cancels the job. after_tasks (-hold_jid_ad): task i waits for task i of those arrays.
+  std::vector<JobId> after_any;
+  std::vector<JobId> after_ok;
+  std::vector<JobId> after_notok;
+  std::vector<JobId> after_tasks;
 
   bool operator==(const JobSpec&) const = default;
 };
@@ -78,8 +91,13 @@ struct Attempt {
 };
 
 // A job as the scheduler tracks it. Only the core changes `state`, and only via Next().
+// An array job is one Job (task 0) holding the spec and the ids still pending; each task
+// that has been dispatched is a Job of its own with the same id, `task` set and an empty
+// spec (the array's applies).
 struct Job {
   JobId id = 0;
+  TaskId task = 0;       // array task id; 0 for a plain job and for an array itself
+  TaskRanges pending;    // array: task ids not yet dispatched (or requeued)
   JobSpec spec;
   uint32_t uid = 0;   // owner, from the kernel's peer credentials
   uint32_t gid = 0;
@@ -102,9 +120,23 @@ struct Job {
   // Empty unless running; a restarted scheduler rebuilds every node's allocation from these.
   std::vector<int> alloc_cores;
   std::vector<int> alloc_gpus;
+  std::string params;        // task of a sweep: its parameter point (JSON object)
+  std::string result;        // what the job wrote to $CORRAL_RESULT (JSON object), if valid
+  std::string result_error;  // why a $CORRAL_RESULT was refused ("invalid JSON", "too large")
 
+  bool IsArray() const { return spec.array.has_value(); }
   bool operator==(const Job&) const = default;
 };
+
+// What the scheduler dispatches: a plain job (task 0) or one task of an array.
+struct UnitKey {
+  JobId job = 0;
+  TaskId task = 0;
+  auto operator<=>(const UnitKey&) const = default;
+};
+inline UnitKey KeyOf(const Job& job) { return {job.id, job.task}; }
+// "42" or "42.7", as Grid Engine names a task.
+std::string UnitName(const UnitKey& key);
 
 enum class NodeState { kUp, kUnreachable };
 

@@ -53,7 +53,7 @@ RegisterNode Agent::MakeRegister() const {
 std::vector<RunningAttempt> Agent::Running() const {
   std::vector<RunningAttempt> out;
   out.reserve(running_.size());
-  for (const auto& [key, attempt] : running_) out.push_back({key.job_id, key.attempt});
+  for (const auto& [key, attempt] : running_) out.push_back({key.job_id, key.attempt, key.task});
   return out;
 }
 
@@ -96,7 +96,10 @@ JobExit Agent::MakeExit(const AttemptEnd& end, TimeMs start_time, TimeMs now) co
                  .cpu_ms = end.cpu_ms,
                  .max_rss_kb = end.max_rss_kb,
                  .failure = end.failure,
-                 .reason = end.reason};
+                 .reason = end.reason,
+                 .task = end.key.task,
+                 .result = end.result,
+                 .result_error = end.result_error};
 }
 
 bool Agent::Seen(const AttemptKey& key) const {
@@ -115,7 +118,7 @@ void Agent::Remember(const AttemptKey& key) {
 }
 
 std::vector<Message> Agent::StartAttempt(const Job& job, TimeMs now) {
-  const AttemptKey key{job.id, job.attempt};
+  const AttemptKey key{job.id, job.attempt, job.task};
   if (job.id <= 0 || job.attempt <= 0) {
     Log("ignoring start of job " + AttemptName(key) + ": invalid job id or attempt");
     return {};
@@ -139,7 +142,8 @@ std::vector<Message> Agent::StartAttempt(const Job& job, TimeMs now) {
                  .exit_code = 1,
                  .start_time = now,
                  .end_time = now,
-                 .failure = pid.error().message()};
+                 .failure = pid.error().message(),
+                 .task = job.task};
     Log("job " + AttemptName(key) + " could not start: " + exit.failure);
     unacked_[key] = exit;
     return {exit};
@@ -165,7 +169,7 @@ std::vector<Message> Agent::OnMessage(const Message& message, TimeMs now) {
         } else if constexpr (std::is_same_v<T, StartJob>) {
           return StartAttempt(m.job, now);
         } else if constexpr (std::is_same_v<T, KillJob>) {
-          const AttemptKey key{m.job_id, m.attempt};
+          const AttemptKey key{m.job_id, m.attempt, m.task};
           if (running_.contains(key) && launcher_.Kill(key)) {
             Log("killing job " + AttemptName(key) + " (scheduler order)");
           } else {
@@ -173,7 +177,7 @@ std::vector<Message> Agent::OnMessage(const Message& message, TimeMs now) {
           }
           return {};
         } else if constexpr (std::is_same_v<T, ExitAck>) {
-          const AttemptKey key{m.job_id, m.attempt};
+          const AttemptKey key{m.job_id, m.attempt, m.task};
           // An ack of an exit already acked (it was re-sent meanwhile) needs nothing.
           if (unacked_.erase(key) == 0) return {};
           if (Status s = launcher_.Release(key); !s.ok()) Log(s.message());

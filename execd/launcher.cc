@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "execd/inventory.h"
+#include "execd/job_data.h"
 #include "execd/shepherd.h"
 #include "execd/spool.h"
 
@@ -241,7 +242,8 @@ std::optional<MemoryEnforcement> TryCgroupV1(const std::string& self, const std:
 }  // namespace
 
 std::string AttemptName(const AttemptKey& key) {
-  return std::to_string(key.job_id) + "." + std::to_string(key.attempt);
+  const std::string task = key.task == 0 ? "" : std::to_string(key.task) + ".";
+  return std::to_string(key.job_id) + "." + task + std::to_string(key.attempt);
 }
 
 std::string JobWorkingDirectory(const Job& job, const JobUser& user) {
@@ -254,7 +256,9 @@ std::string ResolveOutputPath(const std::string& requested, char kind, const Job
                               const JobUser& user, const JobHost& host,
                               const std::function<bool(const std::string&)>& is_directory) {
   const std::string cwd = JobWorkingDirectory(job, user);
-  const std::string file_name = job.spec.name + "." + kind + std::to_string(job.id);
+  // NAME.oJOBID, and NAME.oJOBID.TASKID for an array task (Grid Engine's names).
+  const std::string file_name = job.spec.name + "." + kind + std::to_string(job.id) +
+                                (job.task == 0 ? "" : "." + std::to_string(job.task));
   std::string_view path = requested;
   // "host:path" and DRMAA's ":path". A ':' after a '/' is part of a file name.
   if (const size_t colon = path.find(':');
@@ -293,10 +297,22 @@ std::map<std::string, std::string> BuildJobEnvironment(const Job& job, const Job
   env["NQUEUES"] = "1";
   env["QUEUE"] = "all.q";
   env["HOSTNAME"] = host.hostname;
-  env["SGE_TASK_ID"] = "undefined";
-  env["SGE_TASK_FIRST"] = "undefined";
-  env["SGE_TASK_LAST"] = "undefined";
-  env["SGE_TASK_STEPSIZE"] = "undefined";
+  if (job.task != 0 && spec.array) {
+    env["SGE_TASK_ID"] = std::to_string(job.task);
+    env["SGE_TASK_FIRST"] = std::to_string(spec.array->first);
+    env["SGE_TASK_LAST"] = std::to_string(spec.array->Last());
+    env["SGE_TASK_STEPSIZE"] = std::to_string(spec.array->step);
+    env["CORRAL_TASK_ID"] = std::to_string(job.task);
+  } else {
+    env["SGE_TASK_ID"] = "undefined";
+    env["SGE_TASK_FIRST"] = "undefined";
+    env["SGE_TASK_LAST"] = "undefined";
+    env["SGE_TASK_STEPSIZE"] = "undefined";
+  }
+  // A sweep task's parameter point: each as PARAM_NAME, and the whole as a JSON file.
+  for (const auto& [name, value] : ParamVariables(job.params)) env[name] = value;
+  if (!files.params.empty()) env["CORRAL_PARAMS"] = files.params;
+  if (!files.result.empty()) env["CORRAL_RESULT"] = files.result;
   env["ENVIRONMENT"] = "BATCH";
   env["TMPDIR"] = files.tmpdir;
   env["SGE_STDOUT_PATH"] = files.stdout_path;
@@ -396,7 +412,7 @@ Result<Recovery> PosixLauncher::Recover() {
 }
 
 Result<pid_t> PosixLauncher::Launch(const Job& job) {
-  const AttemptKey key{job.id, job.attempt};
+  const AttemptKey key{job.id, job.attempt, job.task};
   const JobSpec& spec = job.spec;
   if (running_.contains(key)) {
     return Error(Code::kFailedPrecondition, "attempt " + AttemptName(key) + " already runs");
@@ -413,6 +429,7 @@ Result<pid_t> PosixLauncher::Launch(const Job& job) {
       shepherd.memory == MemoryMechanism::kCgroupV2) {
     shepherd.cgroup_dir = options_.memory.cgroup_parent + "/" + AttemptName(key);
   }
+  shepherd.gpu_fence = PlanGpuFence(options_.gpus, AttemptName(key), job.alloc_gpus);
   JobPlan& plan = shepherd.job;
   // Without root the job can only run as the execd's own user (a one-user test cluster).
   const bool as_root = geteuid() == 0;
@@ -429,7 +446,6 @@ Result<pid_t> PosixLauncher::Launch(const Job& job) {
   }
   if (!job.alloc_cores.empty()) {
     Result<std::vector<int>> cpus = MapCoresToCpus(job.alloc_cores, options_.cpus);
-  shepherd.gpu_fence = PlanGpuFence(options_.gpus, AttemptName(key), job.alloc_gpus);
     if (!cpus) {
       return Error(Code::kInvalidArgument, "cannot bind to cores " + JoinIds(job.alloc_cores) +
                                                ": " + cpus.error().message());
@@ -463,6 +479,19 @@ Result<pid_t> PosixLauncher::Launch(const Job& job) {
     std::error_code ignored;
     return fs::is_directory(path, ignored);
   };
+  // $CORRAL_RESULT: created empty and owned by the job's user, so that a job of any user
+  // can write it in the spool; read back when the attempt ends (Collect).
+  files.result = dir + "/result.json";
+  if (Status s = WriteFileAs(files.result, "", 0600, as_root, plan.uid, plan.gid); !s.ok()) {
+    return std::unexpected(s);
+  }
+  if (!job.params.empty()) {
+    files.params = dir + "/params.json";
+    if (Status s = WriteFileAs(files.params, job.params + "\n", 0600, as_root, plan.uid, plan.gid);
+        !s.ok()) {
+      return std::unexpected(s);
+    }
+  }
   files.stdout_path = ResolveOutputPath(spec.stdout_path, 'o', job, user, host, is_directory);
   files.stderr_path = spec.join
                           ? files.stdout_path
@@ -565,7 +594,10 @@ AttemptEnd PosixLauncher::Collect(const AttemptKey& key, const std::string& how)
   std::string detail = how;
   if (Result<std::string> text = ReadSmallFile(paths.exit)) {
     Result<AttemptEnd> end = ParseExitFile(*text, key);
-    if (end) return *end;
+    if (end) {
+      ReadJobResult(paths.dir + "/result.json", *end);
+      return *end;
+    }
     detail = "unreadable exit file: " + end.error().message();
   }
   // Its job may still run (the shepherd was SIGKILLed): stop it, as nobody will report on
@@ -607,6 +639,9 @@ Status PosixLauncher::Release(const AttemptKey& key) {
   if (!options_.memory.cgroup_parent.empty()) {
     rmdir((options_.memory.cgroup_parent + "/" + AttemptName(key)).c_str());
   }
+  if (!options_.gpus.cgroup_parent.empty()) {
+    rmdir((options_.gpus.cgroup_parent + "/" + AttemptName(key)).c_str());
+  }
   std::error_code ec;
   fs::remove_all(dir, ec);
   if (ec) return Error(Code::kInternal, "cannot remove " + dir + ": " + ec.message());
@@ -639,9 +674,6 @@ int KillSpooledJobs(const std::string& spool_dir) {
   int killed = 0;
   for (const AttemptKey& key : *attempts) {
     const AttemptPaths paths = PathsOf(spool_dir, key);
-  if (!options_.gpus.cgroup_parent.empty()) {
-    rmdir((options_.gpus.cgroup_parent + "/" + AttemptName(key)).c_str());
-  }
     std::optional<ProcessId> leader = ReadProcessId(paths.job_pgid);
     // Only a leader that is still the recorded process: its pid may have been reused.
     if (leader && StillRunning(*leader) && kill(-leader->pid, SIGKILL) == 0) ++killed;

@@ -27,10 +27,12 @@ namespace corral {
 struct AttemptKey {
   JobId job_id = 0;
   int attempt = 0;
+  TaskId task = 0;  // array task; 0 for a plain job
   auto operator<=>(const AttemptKey&) const = default;
 };
 
-// "42.1", for logs and spool directory names.
+// "42.1" (job 42, attempt 1) or "42.7.1" (task 7 of array 42, attempt 1), for logs and
+// spool directory names.
 std::string AttemptName(const AttemptKey& key);
 
 // How an attempt ended, as its shepherd recorded it (or as the launcher found it lost).
@@ -44,6 +46,8 @@ struct AttemptEnd {
   TimeMs end_time = 0;     // when the shepherd saw it end; 0 = unknown
   std::string failure;     // non-empty: it never ran (start failure) or was lost, and why
   std::string reason;      // why it was ended, when not by itself ("wall time exceeded")
+  std::string result;        // what the job wrote to $CORRAL_RESULT: a JSON object, compact
+  std::string result_error;  // why that was refused ("not a JSON object", "larger than ...")
 };
 
 // The spool as an earlier execd left it: attempts whose shepherd still runs (re-attached:
@@ -115,6 +119,8 @@ struct JobFiles {
   std::string stdout_path;
   std::string stderr_path;  // equals stdout_path when spec.join
   std::string tmpdir;       // SPOOL/jobs/<id>.<attempt>/tmp
+  std::string params;       // SPOOL/jobs/<id>.<attempt>/params.json, for sweep tasks ("" if none)
+  std::string result;       // SPOOL/jobs/<id>.<attempt>/result.json ($CORRAL_RESULT)
 };
 
 // The job's environment: spec.env (what qsub -V / -v and SGE_O_* carried), then the
@@ -160,13 +166,13 @@ struct LauncherOptions {
   // execd/inventory.h); empty = AllowedCpus() read at Create.
   std::vector<int> cpus;
   MemoryEnforcement memory;  // default: sampling (DetectMemoryEnforcement picks the best)
+  GpuFencing gpus;           // default: CUDA_VISIBLE_DEVICES only (see DetectGpuFencing)
 };
 
 // Each attempt runs under its own shepherd (a fork of the execd in a new session), which
 // starts the job in its own process group as the job's owner when the execd runs as root,
 // and writes the outcome to the spool. Shepherds started here are reaped with waitpid after
 // SIGCHLD; those of an earlier execd are watched through pidfds (WatchFds). Destroying the
-  GpuFencing gpus;           // default: CUDA_VISIBLE_DEVICES only (see DetectGpuFencing)
 // launcher leaves every attempt running. Not copyable: it tracks processes.
 class PosixLauncher final : public Launcher {
  public:

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 #include <zmq.hpp>
 
@@ -27,8 +28,8 @@
 #include "common/status.h"
 #include "common/units.h"
 #include "execd/agent.h"
-#include "execd/inventory.h"
 #include "execd/gpu_fence.h"
+#include "execd/inventory.h"
 #include "execd/launcher.h"
 
 namespace corral {
@@ -452,9 +453,9 @@ int RunExecd(const ExecdConfig& config) {
     return 1;
   }
   LogLine(config.node, "memory limits: " + memory->description);
-  Result<std::unique_ptr<PosixLauncher>> launcher =
   GpuFencing gpus = DetectGpuFencing(config.node);
   LogLine(config.node, "GPU fencing: " + gpus.description);
+  Result<std::unique_ptr<PosixLauncher>> launcher =
       PosixLauncher::Create({.spool_dir = config.spool_dir,
                              .host = JobHost{config.node, LocalHostName()},
                              .kill_grace_ms = config.kill_grace_ms,

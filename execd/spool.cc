@@ -94,14 +94,19 @@ AttemptPaths PathsOf(const std::string& spool_dir, const AttemptKey& key) {
 }
 
 std::optional<AttemptKey> ParseAttemptName(std::string_view name) {
+  // "ID.ATTEMPT", or "ID.TASK.ATTEMPT" for an array task.
   const size_t dot = name.find('.');
+  const size_t last = name.rfind('.');
   if (dot == std::string_view::npos) return std::nullopt;
   AttemptKey key;
   if (!ParseNumber(name.substr(0, dot), key.job_id) ||
-      !ParseNumber(name.substr(dot + 1), key.attempt) || key.job_id <= 0 || key.attempt <= 0 ||
-      AttemptName(key) != name) {  // no "007.1": one attempt, one name
+      !ParseNumber(name.substr(last + 1), key.attempt) || key.job_id <= 0 || key.attempt <= 0) {
     return std::nullopt;
   }
+  if (last != dot && (!ParseNumber(name.substr(dot + 1, last - dot - 1), key.task) || key.task <= 0)) {
+    return std::nullopt;
+  }
+  if (AttemptName(key) != name) return std::nullopt;  // no "007.1": one attempt, one name
   return key;
 }
 

@@ -61,18 +61,19 @@ int ShowJobs(const std::vector<JobId>& ids, bool json) {
   query.include_finished = true;
   Result<std::vector<Job>> jobs = FetchJobs(query);
   if (!jobs) return cli::Fail("qacct", jobs.error());
+  FillTaskSpecs(*jobs);
   std::vector<Job> finished;
   std::string errors;
   for (JobId id : ids) {
-    const Job* found = nullptr;
+    // A plain job's record; for an array, one record per task that ended, as Grid
+    // Engine writes one accounting record per task.
+    size_t before = finished.size();
     for (const Job& job : *jobs) {
-      if (job.id == id && IsFinal(job.state)) found = &job;
+      if (job.id != id || !IsFinal(job.state)) continue;
+      if (job.task == 0 && job.IsArray()) continue;
+      finished.push_back(job);
     }
-    if (found == nullptr) {
-      errors += "error: job id " + std::to_string(id) + " not found\n";
-    } else {
-      finished.push_back(*found);
-    }
+    if (finished.size() == before) errors += "error: job id " + std::to_string(id) + " not found\n";
   }
   if (json) {
     cli::Out(JobsJson(finished));

@@ -7,7 +7,7 @@
 namespace corral {
 namespace {
 
-constexpr std::string_view kUsage = R"(usage: qdel [-f] job_id[,job_id...] [job_id...]
+constexpr std::string_view kUsage = R"(usage: qdel [-f] job_id[,job_id...] [job_id...] [-t range]
        qdel [-f] -u user
 
 Delete Corral jobs. A pending or held job is removed at once; a running job is killed
@@ -15,6 +15,8 @@ Delete Corral jobs. A pending or held job is removed at once; a running job is k
 
 options:
   -u user       delete every pending, held and running job of user
+  -t range      only these tasks of the array jobs named (N, N-M or N-M:S): pending
+                ones are removed, running ones killed
   -f            accepted for compatibility (deletion is always forced)
   -help, --help this text
 
@@ -39,6 +41,15 @@ int Run(const std::vector<std::string>& args) {
       return 0;
     }
     if (a == "-f") continue;
+    if (a == "-t") {
+      if (i + 1 >= args.size()) {
+        return cli::Fail("qdel", Status(Code::kInvalidArgument, "option '-t' needs a task range"));
+      }
+      Result<TaskRange> range = ParseTaskRange(args[++i]);
+      if (!range) return cli::Fail("qdel", Status(Code::kInvalidArgument, "-t: " + range.error().message()));
+      request.tasks = *range;
+      continue;
+    }
     if (a == "-u") {
       if (i + 1 >= args.size()) {
         return cli::Fail("qdel", Status(Code::kInvalidArgument, "option '-u' needs a value"));

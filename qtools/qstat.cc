@@ -163,7 +163,7 @@ void Order(std::vector<Job>& jobs) {
     return 2;
   };
   std::stable_sort(jobs.begin(), jobs.end(), [&](const Job& a, const Job& b) {
-    return std::pair(rank(a), a.id) < std::pair(rank(b), b.id);
+    return std::tuple(rank(a), a.id, a.task) < std::tuple(rank(b), b.id, b.task);
   });
 }
 
@@ -172,13 +172,19 @@ int Detail(Client& client, const Options& o) {
   if (!ids) return cli::Fail("qstat", ids.error());
   QueryRequest query;
   query.ids = *ids;
-  query.include_finished = o.json;
+  query.include_finished = true;  // an array's summary counts its ended tasks
   Result<Message> reply = client.Call(query, cli::kCallTimeoutMs);
   if (!reply) return cli::Fail("qstat", reply.error());
   const auto* jobs = std::get_if<QueryReply>(&*reply);
   if (jobs == nullptr) return cli::Fail("qstat", Status(Code::kInternal, "unexpected reply"));
   std::vector<Job> found;
+  std::map<JobId, std::vector<const Job*>> tasks;
   for (const Job& job : jobs->jobs) {
+    if (job.task != 0) {
+      tasks[job.id].push_back(&job);
+      if (o.json) found.push_back(job);
+      continue;
+    }
     // For the text form a finished job "does not exist", as in Grid Engine.
     if (o.json || !IsFinal(job.state)) found.push_back(job);
   }
@@ -194,7 +200,10 @@ int Detail(Client& client, const Options& o) {
     return 0;
   }
   std::string out;
-  for (const Job& job : found) out += QstatJobDetail(job, cli::GroupName(job.gid));
+  for (const Job& job : found) {
+    out += QstatJobDetail(job, cli::GroupName(job.gid));
+    if (job.IsArray()) out += ArraySummary(job, tasks[job.id]);
+  }
   cli::Out(out);
   return 0;
 }
@@ -211,9 +220,16 @@ int List(Client& client, const Options& o) {
   auto* jobs = std::get_if<QueryReply>(&*reply);
   if (jobs == nullptr) return cli::Fail("qstat", Status(Code::kInternal, "unexpected reply"));
   const std::set<std::string> wanted(users.begin(), users.end());
+  FillTaskSpecs(jobs->jobs);
   std::vector<Job> shown;
   for (Job& job : jobs->jobs) {
     if (!everybody && !wanted.contains(job.owner)) continue;
+    // An array shows one line for its pending ids (none once all have started) and one per
+    // running task; a requeued task's id is among the pending ones.
+    if (!o.json && job.task == 0 && job.IsArray() && job.pending.empty() && !IsFinal(job.state)) {
+      continue;
+    }
+    if (!o.json && job.task != 0 && job.state == JobState::kQueued) continue;
     if (!o.states.Matches(job)) continue;
     if (!o.queue.empty() && job.state == JobState::kRunning && o.queue != "all.q" &&
         o.queue != "all.q@" + job.node) {

@@ -6,13 +6,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "qtools/cli.h"
 #include "qtools/client.h"
 #include "qtools/qsub_options.h"
+#include "qtools/sweep.h"
 
 extern char** environ;
 
@@ -200,6 +205,49 @@ int Sync(Client& client, JobId id) {
   }
 }
 
+// --sweep FILE: one task per parameter point, each point a JSON object in spec.sweep.
+Status ApplySweep(const std::string& file, JobSpec& spec) {
+  std::ifstream in(file);
+  if (!in) return Status(Code::kNotFound, file + ": cannot read the sweep file");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string base = std::filesystem::absolute(file).parent_path().string();
+  Result<std::vector<ParamPoint>> points = ExpandSweep(text.str(), file, base);
+  if (!points) return points.error();
+  if (points->empty()) return Status(Code::kInvalidArgument, file + ": the sweep has no points");
+  spec.array = TaskRange{1, static_cast<TaskId>(points->size()), 1};
+  spec.sweep.clear();
+  spec.sweep.reserve(points->size());
+  for (const ParamPoint& point : *points) spec.sweep.push_back(ParamsJson(point));
+  return OkStatus();
+}
+
+// -hold_jid NAME: every job of this user with that name that has not ended (Grid Engine
+// resolves names the same way); a name that matches none is an error.
+Status ResolveHoldNames(Client& client, const std::vector<std::string>& names, JobSpec& spec) {
+  QueryRequest query;
+  query.user = cli::CurrentUser();
+  Result<Message> reply = client.Call(query, cli::kCallTimeoutMs);
+  if (!reply) return reply.error();
+  const auto* jobs = std::get_if<QueryReply>(&*reply);
+  if (jobs == nullptr) return Status(Code::kInternal, "unexpected reply from the scheduler");
+  for (const std::string& name : names) {
+    bool found = false;
+    for (const Job& job : jobs->jobs) {
+      if (job.task != 0 || job.spec.name != name) continue;
+      found = true;
+      if (std::find(spec.after_any.begin(), spec.after_any.end(), job.id) == spec.after_any.end()) {
+        spec.after_any.push_back(job.id);
+      }
+    }
+    if (!found) {
+      return Status(Code::kInvalidArgument,
+                    "-hold_jid " + name + ": no job of yours named '" + name + "' is waiting or running");
+    }
+  }
+  return OkStatus();
+}
+
 int Run(const std::vector<std::string>& args) {
   Result<QsubCommandLine> cl = SplitQsubCommandLine(args);
   if (!cl) return cli::Fail("qsub", cl.error());
@@ -213,8 +261,19 @@ int Run(const std::vector<std::string>& args) {
   if (!parsed) return cli::Fail("qsub", parsed.error());
   for (const std::string& warning : parsed->warnings) cli::Err("qsub: warning: " + warning + "\n");
 
+  if (!parsed->sweep_file.empty()) {
+    if (Status s = ApplySweep(parsed->sweep_file, parsed->spec); !s.ok()) {
+      return cli::Fail("qsub", s);
+    }
+  }
   Result<Client> client = Client::ConnectFromEnv();
   if (!client) return Rejected(client.error(), false);
+  if (!parsed->hold_names.empty()) {
+    if (Status s = ResolveHoldNames(*client, parsed->hold_names, parsed->spec); !s.ok()) {
+      return Rejected(s, false);
+    }
+  }
+  const std::optional<TaskRange> array = parsed->spec.array;
   Result<Message> reply = client->Call(SubmitRequest{std::move(parsed->spec)}, cli::kCallTimeoutMs);
   if (!reply) return Rejected(reply.error(), !client->transport_failed());
   const auto* submitted = std::get_if<SubmitReply>(&*reply);
@@ -222,11 +281,18 @@ int Run(const std::vector<std::string>& args) {
     return Rejected(Status(Code::kInternal, "unexpected reply from the scheduler"), false);
   }
   for (const std::string& warning : submitted->warnings) cli::Err("qsub: warning: " + warning + "\n");
+  // Grid Engine names an array by its id and range: "42.1-1000:1".
+  const std::string id = std::to_string(submitted->id);
+  const std::string range =
+      array ? "." + std::to_string(array->first) + "-" + std::to_string(array->Last()) + ":" +
+                  std::to_string(array->step)
+            : "";
   if (parsed->terse) {
-    cli::Out(std::to_string(submitted->id) + "\n");
+    cli::Out(id + range + "\n");
+  } else if (array) {
+    cli::Out("Your job-array " + id + range + " (\"" + submitted->name + "\") has been submitted\n");
   } else {
-    cli::Out("Your job " + std::to_string(submitted->id) + " (\"" + submitted->name +
-             "\") has been submitted\n");
+    cli::Out("Your job " + id + " (\"" + submitted->name + "\") has been submitted\n");
   }
   return parsed->sync ? Sync(*client, submitted->id) : 0;
 }

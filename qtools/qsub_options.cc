@@ -35,6 +35,8 @@ constexpr OptionDef kOptions[] = {
     {"-w", Arity::kOne},       {"-now", Arity::kOne},      {"-binding", Arity::kBinding},
     {"-clear", Arity::kNone},  {"-C", Arity::kOne},        {"-help", Arity::kNone},
     {"-t", Arity::kOne},       {"-@", Arity::kOne},        {"--max-attempts", Arity::kOne},
+    {"-tc", Arity::kOne},      {"-hold_jid_ad", Arity::kOne}, {"--after-ok", Arity::kOne},
+    {"--after-any", Arity::kOne}, {"--after-notok", Arity::kOne}, {"--sweep", Arity::kOne},
 };
 
 // Options of the PBS dialect honoured in `#PBS` lines.
@@ -164,6 +166,8 @@ struct State {
   bool pbs = false;
   bool terse = false;
   bool sync = false;
+  std::vector<std::string> hold_names;  // -hold_jid by job name
+  std::string sweep_file;
 };
 
 struct Context {
@@ -345,9 +349,38 @@ Status Apply(const QsubOption& opt, State& st, Context& ctx, const std::string& 
     st.spec.queue = v;
   } else if (n == "-P" || n == "-A") {
     st.spec.project = v;
-  } else if (n == "-hold_jid") {
-    ctx.warnings.push_back(where + "-hold_jid is not yet supported: the job will not wait for " +
-                           v);
+  } else if (n == "-hold_jid" || n == "-hold_jid_ad" || n == "--after-ok" ||
+             n == "--after-any" || n == "--after-notok") {
+    // Job ids (Slurm separates them with ':', Grid Engine with ','); -hold_jid also takes
+    // job names, which qsub resolves with the scheduler.
+    std::vector<JobId>& ids = n == "-hold_jid" || n == "--after-any" ? st.spec.after_any
+                              : n == "-hold_jid_ad"                  ? st.spec.after_tasks
+                              : n == "--after-ok"                    ? st.spec.after_ok
+                                                                     : st.spec.after_notok;
+    std::string list = v;
+    std::replace(list.begin(), list.end(), ':', ',');
+    for (std::string_view item : Split(list, ',')) {
+      item = Trim(item);
+      if (item.empty()) continue;
+      int64_t id = 0;
+      if (ParseInt(item, id) && id > 0) {
+        if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+      } else if (n == "-hold_jid" && ValidateJobName(item).ok()) {
+        st.hold_names.emplace_back(item);
+      } else {
+        return bad(n == "-hold_jid" ? "expected job ids or job names" : "expected job ids");
+      }
+    }
+  } else if (n == "-t") {
+    Result<TaskRange> range = ParseTaskRange(v);
+    if (!range) return bad(range.error().message());
+    st.spec.array = *range;
+  } else if (n == "-tc") {
+    int64_t tc = 0;
+    if (!ParseInt(v, tc) || tc < 1 || tc > (1 << 30)) return bad("expected a positive number");
+    st.spec.max_running_tasks = static_cast<int>(tc);
+  } else if (n == "--sweep") {
+    st.sweep_file = v;
   } else if (n == "-hard") {
     st.soft = false;
   } else if (n == "-soft") {
@@ -368,8 +401,6 @@ Status Apply(const QsubOption& opt, State& st, Context& ctx, const std::string& 
     fresh.sync = st.sync;
     fresh.pbs = st.pbs;
     st = std::move(fresh);
-  } else if (n == "-t") {
-    return Error(Code::kInvalidArgument, where + "array jobs are not supported yet");
   } else if (n == "-@") {
     return Error(Code::kInvalidArgument, where + "option '-@' (option file) is not supported");
   }
@@ -591,7 +622,6 @@ Result<QsubCommandLine> SplitQsubCommandLine(const std::vector<std::string>& arg
     Result<size_t> next = TakeOption(kOptions, args, i, opt);
     if (!next) return Error(Code::kInvalidArgument, next.error().message());
     i = *next;
-    if (opt.name == "-t") return Error(Code::kInvalidArgument, "array jobs are not supported yet");
     if (opt.name == "-@") {
       return Error(Code::kInvalidArgument, "option '-@' (option file) is not supported");
     }
@@ -705,6 +735,11 @@ Result<ParsedQsub> ParseQsub(const QsubInput& in) {
   out.spec = std::move(spec);
   out.terse = st.terse;
   out.sync = st.sync;
+  out.hold_names = std::move(st.hold_names);
+  out.sweep_file = std::move(st.sweep_file);
+  if (!out.sweep_file.empty() && out.spec.array) {
+    return Error(Code::kInvalidArgument, "give either -t or --sweep: a sweep makes one task per point");
+  }
   return out;
 }
 

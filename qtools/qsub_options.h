@@ -56,6 +56,8 @@ struct ParsedQsub {
   bool help = false;                  // -help: print usage, submit nothing
   std::string script_label;           // script path as given, or "STDIN" (for messages)
   std::vector<std::string> warnings;  // for stderr, without the "qsub: warning: " prefix
+  std::vector<std::string> hold_names;  // -hold_jid NAME: to resolve to job ids
+  std::string sweep_file;               // --sweep FILE: to expand into tasks and points
 };
 
 // Applies defaults, then the script's directives top to bottom and left to right, then

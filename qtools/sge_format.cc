@@ -116,15 +116,69 @@ std::string QstatHeader() {
 }
 
 std::string QstatRow(const Job& job) {
-  const bool running = job.state == JobState::kRunning;
+  const bool running = job.state == JobState::kRunning && (job.task != 0 || !job.IsArray());
   const TimeMs shown =
       (running || (IsFinal(job.state) && Started(job))) ? job.start_time : job.submit_time;
   const std::string queue = running && !job.node.empty() ? "all.q@" + job.node : "";
-  // Blank ja-task-ID column: Corral has no array jobs yet.
-  return Printf("%7lld %7.5f %-10.10s %-12.12s %-5.5s %s %-30.30s %5d        \n",
+  // ja-task-ID: an array's pending ids as ranges ("1-1000:1"), a task's own id, or blank.
+  std::string task = "       ";
+  if (job.task != 0) {
+    task = std::to_string(job.task);
+  } else if (job.IsArray()) {
+    task = FormatTaskRanges(job.pending);
+  }
+  // A pending array shows as waiting even while some of its tasks run.
+  std::string state(SgeStateCode(job));
+  if (job.task == 0 && job.IsArray() && !job.pending.empty()) {
+    state = job.state == JobState::kHeld ? "hqw" : "qw";
+  }
+  return Printf("%7lld %7.5f %-10.10s %-12.12s %-5.5s %s %-30.30s %5d %s\n",
                 static_cast<long long>(job.id), 0.0, job.spec.name.c_str(), job.owner.c_str(),
-                std::string(SgeStateCode(job)).c_str(), FormatSgeDate(shown).c_str(), queue.c_str(),
-                job.spec.request.cores);
+                state.c_str(), FormatSgeDate(shown).c_str(), queue.c_str(), job.spec.request.cores,
+                task.c_str());
+}
+
+std::string ArraySummary(const Job& array, std::span<const Job* const> tasks) {
+  int64_t running = 0, completed = 0, failed = 0, cancelled = 0;
+  std::vector<std::string> failed_ids;
+  for (const Job* t : tasks) {
+    switch (t->state) {
+      case JobState::kRunning: ++running; break;
+      case JobState::kCompleted: ++completed; break;
+      case JobState::kFailed:
+        ++failed;
+        if (failed_ids.size() < 20) failed_ids.push_back(std::to_string(t->task));
+        break;
+      case JobState::kCancelled: ++cancelled; break;
+      default: break;
+    }
+  }
+  std::string out;
+  Key(out, "corral_tasks",
+      "pending=" + std::to_string(CountTasks(array.pending)) + " running=" +
+          std::to_string(running) + " completed=" + std::to_string(completed) +
+          " failed=" + std::to_string(failed) + " cancelled=" + std::to_string(cancelled));
+  if (!array.pending.empty()) Key(out, "corral_pending_tasks", FormatTaskRanges(array.pending));
+  if (!failed_ids.empty()) {
+    Key(out, "corral_failed_tasks", Join(failed_ids, ",") + (failed > 20 ? ",..." : ""));
+  }
+  return out;
+}
+
+void FillTaskSpecs(std::vector<Job>& jobs) {
+  std::map<JobId, const JobSpec*> arrays;
+  for (const Job& job : jobs) {
+    if (job.task == 0 && job.IsArray()) arrays[job.id] = &job.spec;
+  }
+  for (Job& job : jobs) {
+    if (job.task == 0) continue;
+    auto it = arrays.find(job.id);
+    if (it == arrays.end()) continue;
+    job.spec.name = it->second->name;
+    job.spec.request = it->second->request;
+    job.spec.array = it->second->array;
+    job.spec.cwd = it->second->cwd;
+  }
 }
 
 std::string QstatTable(std::span<const Job> jobs) {
@@ -187,6 +241,19 @@ std::string QstatJobDetail(const Job& job, std::string_view group) {
   if (!spec.stdout_path.empty()) Key(out, "stdout_path_list", "NONE:NONE:" + spec.stdout_path);
   Key(out, "jobshare", "0");
   if (!spec.queue.empty()) Key(out, "hard_queue_list", spec.queue);
+  auto ids = [](const std::vector<JobId>& list) {
+    std::vector<std::string> words;
+    for (JobId id : list) words.push_back(std::to_string(id));
+    return Join(words, ",");
+  };
+  if (!spec.after_any.empty()) Key(out, "jid_predecessor_list", ids(spec.after_any));
+  if (!spec.after_tasks.empty()) Key(out, "ja_ad_predecessor_list", ids(spec.after_tasks));
+  if (!spec.after_ok.empty()) Key(out, "corral_after_ok", ids(spec.after_ok));
+  if (!spec.after_notok.empty()) Key(out, "corral_after_notok", ids(spec.after_notok));
+  if (spec.array) Key(out, "job-array tasks", FormatTaskRange(*spec.array));
+  if (spec.max_running_tasks > 0) {
+    Key(out, "task_concurrency", std::to_string(spec.max_running_tasks));
+  }
   std::vector<std::string> vars;
   for (const auto& [var, value] : spec.env) {
     if (!var.starts_with("SGE_O_")) vars.push_back(var + "=" + value);
@@ -252,6 +319,12 @@ OutcomeLine QdelLine(const JobOutcome& o, std::string_view user) {
   if (o.outcome == "invalid") {
     return {"denied: job \"" + id + "\" cannot be deleted in its current state\n", true};
   }
+  if (o.outcome == "no_tasks") {
+    return {"denied: job \"" + id + "\" has no waiting or running tasks in that range\n", true};
+  }
+  if (o.outcome == "not_array") {
+    return {"denied: job \"" + id + "\" is not an array job (-t)\n", true};
+  }
   return {"job " + id + ": unexpected answer '" + o.outcome + "' from the scheduler\n", true};
 }
 
@@ -312,7 +385,7 @@ std::string QacctJob(const Job& job, std::string_view group) {
   out += line("department", "defaultdepartment");
   out += line("jobname", spec.name);
   out += number("jobnumber", job.id);
-  out += AcctKey("taskid") + "undefined\n";
+  out += AcctKey("taskid") + (job.task == 0 ? std::string("undefined") : std::to_string(job.task)) + "\n";
   out += line("account", "sge");
   out += number("priority", 0);
   out += AcctKey("qsub_time") + FormatCtime(job.submit_time) + "\n";

@@ -25,6 +25,13 @@ std::string QstatHeader();
 // One job line: `%7d %7.5f %-10.10s %-12.12s %-5.5s <date> %-30.30s %5d ` + 7 blanks.
 // Priority is always 0.00000 until priority policies exist.
 std::string QstatRow(const Job& job);
+// Array tasks come from the scheduler without a spec (their array's applies): gives each
+// task in `jobs` the name, request, range and cwd of its array when that is in `jobs` too.
+void FillTaskSpecs(std::vector<Job>& jobs);
+// qstat -j of an array, after its detail: counts of its tasks by state ("corral_tasks:
+// pending=N running=N completed=N failed=N cancelled=N"), its pending ids, and the first
+// failed task ids. `tasks` are its dispatched tasks.
+std::string ArraySummary(const Job& array, std::span<const Job* const> tasks);
 // Header + rows, or "" when `jobs` is empty (qstat prints nothing at all then).
 std::string QstatTable(std::span<const Job> jobs);
 

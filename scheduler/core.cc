@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "common/config.h"
+#include "scheduler/arrays.h"
 #include "scheduler/requests.h"
 
 namespace corral {
@@ -21,6 +22,34 @@ Result<Job> Move(const Job& job, JobEvent event) {
 }
 
 Message Err(Code code, std::string message) { return ErrorReply{code, std::move(message)}; }
+
+// Ids of the jobs not yet ended (an array once, however many tasks run), ascending.
+std::vector<JobId> ActiveIds(const ClusterState& state) {
+  std::vector<JobId> ids(state.queued.begin(), state.queued.end());
+  ids.insert(ids.end(), state.held.begin(), state.held.end());
+  for (const UnitKey& key : state.running) {
+    if (ids.empty() || ids.back() != key.job) ids.push_back(key.job);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+// Puts task `task` of array `id` back among its pending ids, in this batch's latest
+// version of the array.
+void ReturnToPending(const ClusterState& state, JobId id, TaskId task, Actions& actions) {
+  for (auto it = actions.put_jobs.rbegin(); it != actions.put_jobs.rend(); ++it) {
+    if (it->id == id && it->task == 0) {
+      InsertTask(it->pending, task);
+      return;
+    }
+  }
+  auto it = state.jobs.find(id);
+  if (it == state.jobs.end()) return;
+  Job array = it->second;
+  InsertTask(array.pending, task);
+  actions.put_jobs.push_back(std::move(array));
+}
 
 bool MayControl(const Caller& caller, const Job& job) {
   return caller.IsRoot() || (caller.uid && *caller.uid == job.uid);
@@ -86,9 +115,14 @@ Outcome Submit(const ClusterState& state, const SubmitRequest& req, const Caller
     out.reply = Err(Code::kInvalidArgument, why);
     return out;
   }
+  if (Status s = ValidateDependencies(state, request->spec); !s.ok()) {
+    out.reply = Err(s.code(), s.message());
+    return out;
+  }
   Job job;
   job.id = state.next_job_id;
   job.spec = std::move(request->spec);
+  if (job.spec.array) job.pending = {*job.spec.array};
   job.uid = *caller.uid;
   job.gid = caller.gid;
   job.owner = caller.user;
@@ -109,7 +143,14 @@ Outcome Query(const ClusterState& state, const QueryRequest& req) {
   auto add = [&](const Job& job) {
     Job copy = job;
     copy.spec.script.clear();  // never shipped to clients; keeps replies small
+    copy.spec.sweep.clear();
     reply.jobs.push_back(std::move(copy));
+    if (!job.IsArray()) return;
+    // An array's dispatched tasks follow it: running ones always, ended ones on request.
+    for (auto it = state.tasks.lower_bound({job.id, 0});
+         it != state.tasks.end() && it->first.job == job.id; ++it) {
+      if (req.include_finished || !IsFinal(it->second.state)) reply.jobs.push_back(it->second);
+    }
   };
   if (!req.ids.empty()) {
     for (JobId id : req.ids) {
@@ -126,11 +167,7 @@ Outcome Query(const ClusterState& state, const QueryRequest& req) {
     }
   } else {
     // Active jobs only: walk the indexes, then sort by id.
-    std::vector<JobId> ids;
-    for (const auto* set : {&state.running, &state.queued, &state.held}) {
-      ids.insert(ids.end(), set->begin(), set->end());
-    }
-    std::sort(ids.begin(), ids.end());
+    std::vector<JobId> ids = ActiveIds(state);
     for (JobId id : ids) {
       const Job& job = state.jobs.at(id);
       if (wanted(job)) add(job);
@@ -144,13 +181,52 @@ std::vector<JobId> Targets(const ClusterState& state, const std::vector<JobId>& 
                            const std::string& user) {
   if (!ids.empty() || user.empty()) return ids;
   std::vector<JobId> out;
-  for (const auto* set : {&state.running, &state.queued, &state.held}) {
-    for (JobId id : *set) {
-      if (user == "*" || state.jobs.at(id).owner == user) out.push_back(id);
+  for (JobId id : ActiveIds(state)) {
+    if (user == "*" || state.jobs.at(id).owner == user) out.push_back(id);
+  }
+  return out;
+}
+
+// Asks the node running `unit` to kill it; it stays running (holding its resources)
+// until the node reports the exit.
+void CancelRunning(const Job& unit, const std::string& reason, Actions& actions) {
+  Job changed = unit;
+  changed.cancel_requested = true;
+  changed.reason = reason;
+  actions.put_jobs.push_back(changed);
+  actions.orders.push_back({unit.node, KillJob{unit.id, unit.attempt, unit.task}});
+}
+
+// qdel of an array, or of some of its tasks (`tasks`): pending ids go, running tasks
+// are killed, and the array settles once they have ended (SettleArrays).
+std::string CancelArray(const ClusterState& state, const Job& array,
+                        const std::optional<TaskRange>& tasks, const std::string& reason,
+                        TimeMs now, Actions& actions) {
+  Job changed = array;
+  const TaskRange all{1, kMaxTaskId, 1};
+  const TaskRange& which = tasks ? *tasks : all;
+  const int64_t removed = RemoveTasks(changed.pending, which);
+  int64_t killed = 0;
+  for (auto it = state.tasks.lower_bound({array.id, 0});
+       it != state.tasks.end() && it->first.job == array.id; ++it) {
+    const Job& task = it->second;
+    if (!which.Contains(task.task) || IsFinal(task.state)) continue;
+    if (task.state == JobState::kRunning) {
+      if (!task.cancel_requested) CancelRunning(task, reason, actions);
+      ++killed;
+    } else if (Result<Job> moved = Move(task, JobEvent::kCancel)) {
+      moved->end_time = now;  // a requeued task: its id was pending and is gone now
+      moved->reason = reason;
+      actions.put_jobs.push_back(*moved);
     }
   }
-  std::sort(out.begin(), out.end());
-  return out;
+  if (!tasks) {
+    changed.cancel_requested = true;
+    changed.reason = reason;
+  }
+  if (changed != array) actions.put_jobs.push_back(changed);
+  if (removed + killed == 0) return "";
+  return killed > 0 ? "registered" : "deleted";
 }
 
 Outcome Cancel(const ClusterState& state, const CancelRequest& req, const Caller& caller,
@@ -162,13 +238,18 @@ Outcome Cancel(const ClusterState& state, const CancelRequest& req, const Caller
     const Job* found = Controllable(state, id, caller, reply);
     if (found == nullptr) continue;
     const Job& job = *found;
+    if (job.IsArray()) {
+      std::string done = CancelArray(state, job, req.tasks, "cancelled by " + caller.user, now,
+                                     out.actions);
+      reply.outcomes.push_back({id, done.empty() ? "no_tasks" : done, job.owner});
+      continue;
+    }
+    if (req.tasks) {
+      reply.outcomes.push_back({id, "not_array", job.owner});
+      continue;
+    }
     if (job.state == JobState::kRunning) {
-      // The job stays running (and keeps its resources) until the node reports the exit.
-      Job changed = job;
-      changed.cancel_requested = true;
-      changed.reason = "cancelled by " + caller.user;
-      out.actions.put_jobs.push_back(changed);
-      out.actions.orders.push_back({job.node, KillJob{job.id, job.attempt}});
+      CancelRunning(job, "cancelled by " + caller.user, out.actions);
       reply.outcomes.push_back({id, "registered", job.owner});
       continue;
     }
@@ -249,16 +330,30 @@ void EndAttempt(Job& job, TimeMs now, const std::string& reason) {
 }
 
 // A job whose attempt was lost with its node: back to the queue if it may run again
-// (rerunnable and attempts left), otherwise failed with the reason.
-Job Lost(const Job& job, const CoreConfig& config, TimeMs now, const std::string& why) {
+// (rerunnable and attempts left), otherwise failed with the reason. A requeued array
+// task's id goes back among the array's pending ids.
+Job Lost(const Job& job, const JobSpec& spec, const CoreConfig& config, TimeMs now,
+         const std::string& why);
+
+void Lose(const ClusterState& state, const Job& job, const CoreConfig& config, TimeMs now,
+          const std::string& why, Actions& actions) {
+  Job out = Lost(job, SpecOf(state, job), config, now, why);
+  if (out.task != 0 && out.state == JobState::kQueued) {
+    ReturnToPending(state, out.id, out.task, actions);
+  }
+  actions.put_jobs.push_back(std::move(out));
+}
+
+Job Lost(const Job& job, const JobSpec& spec, const CoreConfig& config, TimeMs now,
+         const std::string& why) {
   Job base = job;
   EndAttempt(base, now, why);
   base.cancel_requested = false;
   base.alloc_cores.clear();  // the next attempt gets its own
   base.alloc_gpus.clear();
-  const int allowed = job.spec.max_attempts > 0 ? job.spec.max_attempts : config.max_attempts;
+  const int allowed = spec.max_attempts > 0 ? spec.max_attempts : config.max_attempts;
   std::string final_reason;
-  if (!job.spec.rerunnable) {
+  if (!spec.rerunnable) {
     final_reason = "node failed";
   } else if (job.attempt >= allowed) {
     final_reason = "node failed; " + std::to_string(job.attempt) + " of " +
@@ -283,14 +378,14 @@ Job Lost(const Job& job, const CoreConfig& config, TimeMs now, const std::string
 void Reconcile(const ClusterState& state, const CoreConfig& config, TimeMs now,
                const std::string& node, const std::vector<RunningAttempt>& reported,
                bool authoritative, Actions& out) {
-  std::set<std::pair<JobId, int>> listed;
-  for (const RunningAttempt& a : reported) listed.insert({a.job_id, a.attempt});
+  std::set<std::tuple<JobId, TaskId, int>> listed;
+  for (const RunningAttempt& a : reported) listed.insert({a.job_id, a.task, a.attempt});
   // Only this node's jobs: a heartbeat costs O(jobs on the node), not O(cluster).
   auto on_node = state.running_on.find(node);
-  const std::set<JobId> none;
-  for (JobId id : on_node == state.running_on.end() ? none : on_node->second) {
-    const Job& job = state.jobs.at(id);
-    if (listed.count({job.id, job.attempt})) continue;
+  const std::set<UnitKey> none;
+  for (const UnitKey& key : on_node == state.running_on.end() ? none : on_node->second) {
+    const Job& job = *FindUnit(state, key);
+    if (listed.count({job.id, job.task, job.attempt})) continue;
     if (job.cancel_requested && authoritative) {
       // Cancelled while the node was away; its process is gone: finish the cancel.
       Result<Job> moved = Move(job, JobEvent::kCancel);
@@ -300,18 +395,17 @@ void Reconcile(const ClusterState& state, const CoreConfig& config, TimeMs now,
         out.put_jobs.push_back(*moved);
       }
     } else if (authoritative) {
-      out.put_jobs.push_back(Lost(job, config, now, "node failed: " + node +
-                                                         " restarted without the job"));
+      Lose(state, job, config, now, "node failed: " + node + " restarted without the job", out);
     } else if (!job.cancel_requested) {
-      out.orders.push_back({node, StartJob{job}});
+      out.orders.push_back({node, StartJob{StartRecord(state, job)}});
     }
   }
   // Fencing: an attempt the scheduler does not consider running there is stale.
   for (const RunningAttempt& a : reported) {
-    auto it = state.jobs.find(a.job_id);
-    const bool current = it != state.jobs.end() && it->second.state == JobState::kRunning &&
-                         it->second.node == node && it->second.attempt == a.attempt;
-    if (!current) out.orders.push_back({node, KillJob{a.job_id, a.attempt}});
+    const Job* unit = FindUnit(state, {a.job_id, a.task});
+    const bool current = unit != nullptr && unit->state == JobState::kRunning &&
+                         unit->node == node && unit->attempt == a.attempt;
+    if (!current) out.orders.push_back({node, KillJob{a.job_id, a.attempt, a.task}});
   }
 }
 
@@ -374,10 +468,10 @@ Outcome Exit(const ClusterState& state, const JobExit& msg) {
   Outcome out;
   // Always acknowledged, so that the execd stops resending; only the attempt that owns
   // the job may finish it (a stale attempt's late result is ignored).
-  out.reply = ExitAck{msg.job_id, msg.attempt};
-  auto it = state.jobs.find(msg.job_id);
-  if (it == state.jobs.end()) return out;
-  const Job& job = it->second;
+  out.reply = ExitAck{msg.job_id, msg.attempt, msg.task};
+  const Job* unit = FindUnit(state, {msg.job_id, msg.task});
+  if (unit == nullptr) return out;
+  const Job& job = *unit;
   if (job.state != JobState::kRunning || job.attempt != msg.attempt || job.node != msg.node) {
     return out;
   }
@@ -394,6 +488,8 @@ Outcome Exit(const ClusterState& state, const JobExit& msg) {
   moved->end_time = msg.end_time;
   moved->cpu_ms = msg.cpu_ms;
   moved->max_rss_kb = msg.max_rss_kb;
+  moved->result = msg.result;
+  moved->result_error = msg.result_error;
   // The distinct, visible reason of every end (qstat -j, qacct, --json exit_reason).
   std::string why;
   if (job.cancel_requested) {
@@ -477,8 +573,8 @@ class NodeRoom {
 std::map<std::string, int64_t> ClusterFree(const ClusterState& state, const CoreConfig& config) {
   std::map<std::string, int64_t> free = config.consumables;
   if (free.empty()) return free;
-  for (JobId id : state.running) {
-    for (const auto& [name, n] : ClusterPart(state.jobs.at(id).spec.request, config)) {
+  for (const UnitKey& key : state.running) {
+    for (const auto& [name, n] : ClusterPart(SpecOf(state, *FindUnit(state, key)).request, config)) {
       free[name] -= n;
     }
   }
@@ -505,8 +601,9 @@ void Actions::Append(Actions&& other) {
   for (Order& o : other.orders) orders.push_back(std::move(o));
 }
 
-Outcome HandleClient(const ClusterState& state, const Message& request, const Caller& caller,
-                     const CoreConfig& config, TimeMs now) {
+namespace {
+Outcome Client(const ClusterState& state, const Message& request, const Caller& caller,
+               const CoreConfig& config, TimeMs now) {
   if (const auto* m = std::get_if<SubmitRequest>(&request)) {
     return Submit(state, *m, caller, config, now);
   }
@@ -520,8 +617,8 @@ Outcome HandleClient(const ClusterState& state, const Message& request, const Ca
                  {}};
 }
 
-Outcome HandleNode(const ClusterState& state, const Message& message, const CoreConfig& config,
-                   TimeMs now) {
+Outcome FromNode(const ClusterState& state, const Message& message, const CoreConfig& config,
+                 TimeMs now) {
   if (const auto* m = std::get_if<RegisterNode>(&message)) return Register(state, *m, config, now);
   if (const auto* m = std::get_if<Heartbeat>(&message)) return Beat(state, *m, config, now);
   if (const auto* m = std::get_if<JobExit>(&message)) return Exit(state, *m);
@@ -529,12 +626,27 @@ Outcome HandleNode(const ClusterState& state, const Message& message, const Core
                      "'" + std::string(TypeName(message)) + "' is not a message a node may send"),
                  {}};
 }
+}  // namespace
+
+Outcome HandleClient(const ClusterState& state, const Message& request, const Caller& caller,
+                     const CoreConfig& config, TimeMs now) {
+  Outcome out = Client(state, request, caller, config, now);
+  SettleArrays(state, out.actions, now);
+  return out;
+}
+
+Outcome HandleNode(const ClusterState& state, const Message& message, const CoreConfig& config,
+                   TimeMs now) {
+  Outcome out = FromNode(state, message, config, now);
+  SettleArrays(state, out.actions, now);
+  return out;
+}
 
 std::map<std::string, Resources> UsedByNode(const ClusterState& state) {
   std::map<std::string, Resources> used;
-  for (JobId id : state.running) {
-    const Job& job = state.jobs.at(id);
-    used[job.node] += job.spec.request;
+  for (const UnitKey& key : state.running) {
+    const Job& job = *FindUnit(state, key);
+    used[job.node] += SpecOf(state, job).request;
   }
   return used;
 }
@@ -554,8 +666,8 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
   for (const std::string& name : lost) {
     auto on_node = state.running_on.find(name);
     if (on_node == state.running_on.end()) continue;
-    for (JobId id : on_node->second) {
-      const Job& job = state.jobs.at(id);
+    for (const UnitKey& key : on_node->second) {
+      const Job& job = *FindUnit(state, key);
       if (job.cancel_requested) {
         Result<Job> moved = Move(job, JobEvent::kCancel);
         if (moved) {
@@ -565,13 +677,20 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
         }
         continue;
       }
-      out.put_jobs.push_back(
-          Lost(job, config, now, "node failed: " + job.node + " became unreachable"));
+      Lose(state, job, config, now, "node failed: " + job.node + " became unreachable", out);
     }
+  }
+  // Requeued tasks are pending again; the arrays' latest records hold their ids.
+  SettleArrays(state, out, now);
+  std::map<JobId, Job> changed_arrays;  // copies: out.put_jobs grows below
+  for (const Job& job : out.put_jobs) {
+    if (job.task == 0 && job.IsArray()) changed_arrays[job.id] = job;
   }
 
   // 2. First come, first served: the oldest queued job starts on the first node (by
   // name) where it fits; when it fits nowhere it waits and so does everything behind it.
+  // An array is one job in this order: its pending tasks start lowest id first, up to
+  // its -tc cap. Jobs waiting for dependencies are passed over, not waited behind.
   // (Backfill and priorities replace this order in policies/.) A start is given specific
   // core indices and GPU ids, the lowest free ones, never shared between running jobs.
   std::map<std::string, NodeRoom> room;
@@ -580,66 +699,165 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
       room.emplace(name, NodeRoom(node, config));
     }
   }
-  if (room.empty()) return out;
-  for (JobId id : state.running) {
-    const Job& job = state.jobs.at(id);
+  for (const UnitKey& key : state.running) {
+    const Job& job = *FindUnit(state, key);
     auto it = room.find(job.node);
-    if (it != room.end()) it->second.Take(job, NodePart(job.spec.request, config));
+    if (it != room.end()) it->second.Take(job, NodePart(SpecOf(state, job).request, config));
   }
   std::map<std::string, int64_t> pool = ClusterFree(state, config);
+  std::vector<Job> settled;  // arrays whose pending ids changed in this pass
+  bool blocked = room.empty();
   for (JobId id : state.queued) {
-    const Job& job = state.jobs.at(id);
-    const std::map<std::string, int64_t> from_pool = ClusterPart(job.spec.request, config);
-    if (!PoolHas(pool, from_pool)) break;
-    const Resources part = NodePart(job.spec.request, config);
-    auto fit = std::find_if(room.begin(), room.end(), [&](const auto& r) {
-      return r.second.Holds(part) && HasFeatures(state.nodes.at(r.first), job.spec.features);
-    });
-    if (fit == room.end()) break;
-    for (const auto& [name, n] : from_pool) pool[name] -= n;
-    Result<Job> moved = Move(job, JobEvent::kStart);
-    if (!moved) continue;
-    moved->attempt = job.attempt + 1;
-    moved->node = fit->first;
-    moved->start_time = now;
-    moved->end_time = 0;
-    moved->exit_code.reset();
-    moved->exit_signal = 0;
-    moved->reason.clear();
-    fit->second.Allocate(part, moved->alloc_cores, moved->alloc_gpus);
-    moved->attempts.push_back({moved->attempt, fit->first, now, 0, ""});
-    out.orders.push_back({fit->first, StartJob{*moved}});
-    out.put_jobs.push_back(std::move(*moved));
+    if (blocked) break;
+    auto changed = changed_arrays.find(id);
+    const Job& job = changed != changed_arrays.end() ? changed->second : state.jobs.at(id);
+    if (job.state != JobState::kQueued) continue;
+    std::string why;
+    const DependencyVerdict verdict = CheckDependencies(state, job, 0, why);
+    if (verdict == DependencyVerdict::kNever) {
+      if (job.IsArray()) {
+        CancelArray(state, job, std::nullopt, why, now, out);
+      } else if (Result<Job> moved = Move(job, JobEvent::kCancel)) {
+        moved->end_time = now;
+        moved->reason = why;
+        out.put_jobs.push_back(*moved);
+      }
+      continue;
+    }
+    if (verdict == DependencyVerdict::kWait) continue;
+    const JobSpec& spec = job.spec;
+    const std::map<std::string, int64_t> from_pool = ClusterPart(spec.request, config);
+    const Resources part = NodePart(spec.request, config);
+    // Starts one unit (the job, or the array's task `task`) if it fits; false if not.
+    auto start = [&](const Job& unit) -> bool {
+      if (!PoolHas(pool, from_pool)) return false;
+      auto fit = std::find_if(room.begin(), room.end(), [&](const auto& r) {
+        return r.second.Holds(part) && HasFeatures(state.nodes.at(r.first), spec.features);
+      });
+      if (fit == room.end()) return false;
+      Result<Job> moved = Move(unit, JobEvent::kStart);
+      if (!moved) return true;  // not startable; not a lack of room either
+      for (const auto& [name, n] : from_pool) pool[name] -= n;
+      moved->attempt = unit.attempt + 1;
+      moved->node = fit->first;
+      moved->start_time = now;
+      moved->end_time = 0;
+      moved->exit_code.reset();
+      moved->exit_signal = 0;
+      moved->reason.clear();
+      fit->second.Allocate(part, moved->alloc_cores, moved->alloc_gpus);
+      moved->attempts.push_back({moved->attempt, fit->first, now, 0, ""});
+      Job record = StartRecord(state, *moved);
+      moved->params = record.params;  // a sweep task keeps its point beside its results
+      out.orders.push_back({fit->first, StartJob{std::move(record)}});
+      out.put_jobs.push_back(std::move(*moved));
+      return true;
+    };
+    if (!job.IsArray()) {
+      if (!start(job)) blocked = true;
+      continue;
+    }
+    Job array = job;
+    auto counts = state.task_counts.find(id);
+    int64_t running = counts == state.task_counts.end() ? 0 : counts->second.running;
+    while (!array.pending.empty()) {
+      if (spec.max_running_tasks > 0 && running >= spec.max_running_tasks) break;  // -tc
+      const TaskId task = array.pending.front().first;
+      if (!spec.after_tasks.empty() &&
+          CheckDependencies(state, array, task, why) != DependencyVerdict::kGo) {
+        break;  // -hold_jid_ad: this task waits for its partner; later ones wait behind it
+      }
+      // A task that ran before (requeued) keeps its record and attempts.
+      Job unit;
+      if (auto old = state.tasks.find({id, task}); old != state.tasks.end()) {
+        unit = old->second;
+      } else {
+        unit.id = id;
+        unit.task = task;
+        unit.uid = job.uid;
+        unit.gid = job.gid;
+        unit.owner = job.owner;
+        unit.submit_time = job.submit_time;
+        unit.state = JobState::kQueued;
+      }
+      if (!start(unit)) {
+        blocked = true;
+        break;
+      }
+      PopFirstTask(array.pending);
+      ++running;
+    }
+    if (array.pending != job.pending) out.put_jobs.push_back(std::move(array));
   }
+  SettleArrays(state, out, now);
   return out;
 }
 
 namespace {
-// Moves `job` into the index of its state (and node, when running).
-void Index(ClusterState& state, const Job& job) {
+// Adds (sign +1) or removes (-1) `job` from the indexes of its state: queued and held
+// hold plain jobs and arrays, running holds plain jobs and tasks, and each array has
+// counts of its tasks by state.
+void Index(ClusterState& state, const Job& job, int sign) {
+  const UnitKey key = KeyOf(job);
+  if (job.task != 0) CountTask(state.task_counts[job.id], job, sign);
+  auto update = [sign](auto& set, const auto& value) {
+    if (sign > 0) {
+      set.insert(value);
+    } else {
+      set.erase(value);
+    }
+  };
   switch (job.state) {
-    case JobState::kQueued: state.queued.insert(job.id); break;
-    case JobState::kHeld: state.held.insert(job.id); break;
+    case JobState::kQueued:
+      if (job.task == 0) update(state.queued, job.id);
+      break;
+    case JobState::kHeld:
+      if (job.task == 0) update(state.held, job.id);
+      break;
     case JobState::kRunning:
-      state.running.insert(job.id);
-      state.running_on[job.node].insert(job.id);
+      // An array whose last tasks run is "running" itself but is not a unit that runs.
+      if (job.task != 0 || !job.IsArray()) {
+        update(state.running, key);
+        update(state.running_on[job.node], key);
+      }
       break;
     default: break;
   }
 }
 }  // namespace
 
+const Job* FindUnit(const ClusterState& state, const UnitKey& key) {
+  if (key.task == 0) {
+    auto it = state.jobs.find(key.job);
+    return it == state.jobs.end() ? nullptr : &it->second;
+  }
+  auto it = state.tasks.find(key);
+  return it == state.tasks.end() ? nullptr : &it->second;
+}
+
+const JobSpec& SpecOf(const ClusterState& state, const Job& job) {
+  if (job.task == 0) return job.spec;
+  auto it = state.jobs.find(job.id);
+  return it == state.jobs.end() ? job.spec : it->second.spec;
+}
+
 void Install(ClusterState& state, const Actions& actions) {
   for (const Job& job : actions.put_jobs) {
-    auto old = state.jobs.find(job.id);
-    if (old != state.jobs.end() && old->second.state == JobState::kRunning) {
-      state.running_on[old->second.node].erase(job.id);
+    if (job.task != 0) {
+      auto [it, fresh] = state.tasks.try_emplace(KeyOf(job), job);
+      if (!fresh) {
+        Index(state, it->second, -1);
+        it->second = job;
+      }
+      Index(state, job, +1);
+      continue;
     }
-    state.queued.erase(job.id);
-    state.held.erase(job.id);
-    state.running.erase(job.id);
-    Index(state, job);
-    state.jobs[job.id] = job;
+    auto [it, fresh] = state.jobs.try_emplace(job.id, job);
+    if (!fresh) {
+      Index(state, it->second, -1);
+      it->second = job;
+    }
+    Index(state, job, +1);
   }
   for (const Node& node : actions.put_nodes) {
     TimeMs seen = node.last_seen;
@@ -669,7 +887,9 @@ void Reindex(ClusterState& state) {
   state.held.clear();
   state.running.clear();
   state.running_on.clear();
-  for (const auto& [id, job] : state.jobs) Index(state, job);
+  state.task_counts.clear();
+  for (const auto& [id, job] : state.jobs) Index(state, job, +1);
+  for (const auto& [key, task] : state.tasks) Index(state, task, +1);
 }
 
 bool IsFinished(const ClusterState& state, JobId id) {

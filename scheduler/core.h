@@ -17,18 +17,35 @@
 
 namespace corral {
 
+// How many of an array's dispatched tasks are in each state.
+struct TaskCounts {
+  int64_t running = 0;
+  int64_t queued = 0;  // requeued after a node failure (their ids are pending again)
+  int64_t completed = 0;
+  int64_t failed = 0;
+  int64_t cancelled = 0;
+  bool operator==(const TaskCounts&) const = default;
+};
+
 // Everything the scheduler knows. Only Install() changes it.
 struct ClusterState {
-  std::map<JobId, Job> jobs;  // every job, active and finished
+  std::map<JobId, Job> jobs;  // every job, active and finished; arrays once, as task 0
+  std::map<UnitKey, Job> tasks;  // array tasks that have been dispatched (task > 0)
   std::map<std::string, Node> nodes;
   JobId next_job_id = 1;
 
-  // Indexes derived from `jobs`, kept by Install(): ids by state, in id order.
-  std::set<JobId> queued;
+  // Indexes derived from `jobs` and `tasks`, kept by Install(), in id order.
+  std::set<JobId> queued;  // plain jobs waiting, and arrays with pending tasks
   std::set<JobId> held;
-  std::set<JobId> running;
-  std::map<std::string, std::set<JobId>> running_on;  // running job ids by node
+  std::set<UnitKey> running;  // plain jobs and array tasks
+  std::map<std::string, std::set<UnitKey>> running_on;  // running units by node
+  std::map<JobId, TaskCounts> task_counts;                // per array
 };
+
+// The job or dispatched task `key`, or null.
+const Job* FindUnit(const ClusterState& state, const UnitKey& key);
+// What `job` runs: its own spec, or for an array task the array's.
+const JobSpec& SpecOf(const ClusterState& state, const Job& job);
 
 // Settings the core needs (from the scheduler config).
 struct CoreConfig {
@@ -92,7 +109,7 @@ void Install(ClusterState& state, const Actions& actions);
 // Rebuilds the indexes of a state loaded from the store.
 void Reindex(ClusterState& state);
 
-// True when the job has reached a final state or does not exist.
+// True when the job (an array: every task) has reached a final state or does not exist.
 bool IsFinished(const ClusterState& state, JobId id);
 
 // Resources allocated to running jobs, per node name.

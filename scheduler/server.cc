@@ -34,10 +34,15 @@ const std::string* NodeOf(const Message& m) {
 
 void LogJobChanges(const Actions& actions, const ClusterState& before) {
   for (const Job& job : actions.put_jobs) {
-    auto it = before.jobs.find(job.id);
-    const bool changed = it == before.jobs.end() || it->second.state != job.state;
-    if (!changed || it == before.jobs.end()) continue;  // submissions are not logged
-    std::string line = "job " + std::to_string(job.id) + " " + std::string(StateName(job.state));
+    const Job* old = FindUnit(before, KeyOf(job));
+    // Submissions are not logged, nor are the starts and successful ends of array tasks
+    // (an array of a million tasks would log two million lines); their failures are.
+    if (old == nullptr || old->state == job.state) continue;
+    if (job.task != 0 && job.state != JobState::kFailed && job.state != JobState::kQueued) {
+      continue;
+    }
+    if (job.task == 0 && job.IsArray() && !IsFinal(job.state)) continue;  // its tasks run
+    std::string line = "job " + UnitName(KeyOf(job)) + " " + std::string(StateName(job.state));
     if (job.state == JobState::kRunning) {
       line += " on " + job.node + " (attempt " + std::to_string(job.attempt) + ")";
     }

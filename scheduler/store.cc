@@ -16,7 +16,7 @@ namespace {
 
 // Migration N takes the schema from version N-1 to N. Never edit a released step;
 // add a new one.
-constexpr std::array<const char*, 5> kMigrations = {
+constexpr std::array<const char*, 6> kMigrations = {
     // 1: jobs and the next job id.
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE jobs(id INTEGER PRIMARY KEY, state TEXT NOT NULL, owner TEXT NOT NULL,"
@@ -36,6 +36,11 @@ constexpr std::array<const char*, 5> kMigrations = {
     // that submit checks after a restart know them before the node registers again.
     "ALTER TABLE nodes ADD COLUMN features TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE nodes ADD COLUMN consumables TEXT NOT NULL DEFAULT '{}';",
+    // 6: array tasks that have been dispatched, one row each (pending ones are ranges in
+    // their array's record), so that a task's change rewrites one small row.
+    "CREATE TABLE tasks(job_id INTEGER NOT NULL, task_id INTEGER NOT NULL,"
+    "                   state TEXT NOT NULL, end_time INTEGER NOT NULL DEFAULT 0,"
+    "                   record TEXT NOT NULL, PRIMARY KEY(job_id, task_id));",
 };
 
 Error SqlError(sqlite3* db, const std::string& what) {
@@ -142,6 +147,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
 Store::~Store() {
   sqlite3_finalize(put_job_);
   sqlite3_finalize(put_node_);
+  sqlite3_finalize(put_task_);
   sqlite3_finalize(put_meta_);
   sqlite3_close(db_);
 }
@@ -161,6 +167,10 @@ Status Store::Prepare() {
        "mem_mb=excluded.mem_mb, state=excluded.state, enabled=excluded.enabled, "
        "gpu_ids=excluded.gpu_ids, features=excluded.features, "
        "consumables=excluded.consumables"},
+      {&put_task_,
+       "INSERT INTO tasks(job_id, task_id, state, end_time, record) VALUES(?,?,?,?,?) "
+       "ON CONFLICT(job_id, task_id) DO UPDATE SET state=excluded.state, "
+       "end_time=excluded.end_time, record=excluded.record"},
       {&put_meta_,
        "INSERT INTO meta(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET "
        "value=excluded.value"},
@@ -193,6 +203,22 @@ Result<ClusterState> Store::Load() {
   }
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) return SqlError(db_, "load jobs");
+
+  if (sqlite3_prepare_v2(db_, "SELECT record FROM tasks ORDER BY job_id, task_id", -1, &st,
+                         nullptr) != SQLITE_OK) {
+    return SqlError(db_, "load tasks");
+  }
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    Result<Job> task = DecodeJobRecord(Text(st, 0));
+    if (!task || task->task == 0) {
+      sqlite3_finalize(st);
+      return Error(Code::kInternal, "corrupt task record in database: " +
+                                        (task ? "task 0" : task.error().message()));
+    }
+    state.tasks.emplace(KeyOf(*task), std::move(*task));
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return SqlError(db_, "load tasks");
 
   if (sqlite3_prepare_v2(db_, "SELECT name, cores, mem_mb, state, enabled, gpu_ids, features, consumables FROM nodes "
                          "ORDER BY name", -1,
@@ -256,6 +282,20 @@ Status Store::Apply(const Actions& actions) {
   };
   for (const Job& job : actions.put_jobs) {
     const std::string record = EncodeJobRecord(job);
+    if (job.task != 0) {
+      sqlite3_reset(put_task_);
+      sqlite3_bind_int64(put_task_, 1, job.id);
+      sqlite3_bind_int64(put_task_, 2, job.task);
+      sqlite3_bind_text(put_task_, 3, StateName(job.state).data(),
+                        static_cast<int>(StateName(job.state).size()), SQLITE_STATIC);
+      sqlite3_bind_int64(put_task_, 4, job.end_time);
+      sqlite3_bind_text(put_task_, 5, record.c_str(), static_cast<int>(record.size()),
+                        SQLITE_TRANSIENT);
+      if (sqlite3_step(put_task_) != SQLITE_DONE) {
+        return fail("store task " + UnitName(KeyOf(job)));
+      }
+      continue;
+    }
     sqlite3_reset(put_job_);
     sqlite3_bind_int64(put_job_, 1, job.id);
     sqlite3_bind_text(put_job_, 2, StateName(job.state).data(),

@@ -24,7 +24,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
   int schema_version() const { return version_; }
 
   // The whole state, indexes rebuilt.
@@ -44,6 +44,7 @@ class Store {
   int version_ = 0;
   sqlite3_stmt* put_job_ = nullptr;
   sqlite3_stmt* put_node_ = nullptr;
+  sqlite3_stmt* put_task_ = nullptr;
   sqlite3_stmt* put_meta_ = nullptr;
 };
 

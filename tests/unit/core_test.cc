@@ -235,7 +235,7 @@ TEST_CASE("core: a silent node is declared unreachable and its jobs requeued els
   CHECK(c.job(id).attempts[1] == Attempt{2, "node2", c.now, 0, ""});
   // The per-node index follows the job (heartbeats reconcile only their node's jobs).
   CHECK(c.state.running_on["node1"].empty());
-  CHECK(c.state.running_on["node2"] == std::set<JobId>{id});
+  CHECK(c.state.running_on["node2"] == std::set<UnitKey>{{id, 0}});
 
   // node1 comes back still running attempt 1: it must register again, then the stale
   // attempt is killed and its late exit ignored.

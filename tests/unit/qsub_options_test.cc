@@ -333,6 +333,31 @@ TEST_CASE("qsub options: dask-jobqueue's SGE script") {
   CHECK(p.warnings.empty());
 }
 
+TEST_CASE("qsub options: arrays, -tc, sweeps and dependencies") {
+  ParsedQsub a = MustParse(Input({"-t", "1-1000:2", "-tc", "5", "job.sh"}));
+  REQUIRE(a.spec.array.has_value());
+  CHECK(*a.spec.array == TaskRange{1, 1000, 2});
+  CHECK(a.spec.max_running_tasks == 5);
+  CHECK(MustParse(Input({"job.sh"}, "#$ -t 7\n")).spec.array == TaskRange{7, 7, 1});
+  CHECK(ErrorOf(Input({"-t", "0-5", "job.sh"})) ==
+        "-t 0-5: '0-5' is not a task range (N, N-M or N-M:S; 1 <= N <= M <= 100000000)");
+  CHECK(ErrorOf(Input({"-tc", "0", "job.sh"})) == "-tc 0: expected a positive number");
+
+  ParsedQsub d = MustParse(Input({"-hold_jid", "12,13,prep", "-hold_jid_ad", "20", "--after-ok",
+                                  "30:31", "--after-notok", "40", "job.sh"}));
+  CHECK(d.spec.after_any == std::vector<JobId>{12, 13});
+  CHECK(d.hold_names == std::vector<std::string>{"prep"});
+  CHECK(d.spec.after_tasks == std::vector<JobId>{20});
+  CHECK(d.spec.after_ok == std::vector<JobId>{30, 31});
+  CHECK(d.spec.after_notok == std::vector<JobId>{40});
+  CHECK(ErrorOf(Input({"--after-ok", "x", "job.sh"})) == "--after-ok x: expected job ids");
+
+  ParsedQsub s = MustParse(Input({"--sweep", "points.yaml", "job.sh"}));
+  CHECK(s.sweep_file == "points.yaml");
+  CHECK(ErrorOf(Input({"--sweep", "p.yaml", "-t", "1-3", "job.sh"})) ==
+        "give either -t or --sweep: a sweep makes one task per point");
+}
+
 TEST_CASE("qsub options: accepted compatibility options and clear errors") {
   ParsedQsub p = MustParse(Input(
       {"-notify", "-r",    "y",  "-m",   "bea",      "-M",        "a@b",      "-p",    "-5",
@@ -344,9 +369,6 @@ TEST_CASE("qsub options: accepted compatibility options and clear errors") {
   CHECK(p.spec.hold);
   CHECK(p.warnings.empty());
 
-  ParsedQsub hold = MustParse(Input({"-hold_jid", "12,13", "job.sh"}));
-  REQUIRE(hold.warnings.size() == 1);
-  CHECK(hold.warnings[0] == "-hold_jid is not yet supported: the job will not wait for 12,13");
 
   ParsedQsub soft =
       MustParse(Input({"-soft", "-l", "h_rt=10", "-hard", "-l", "h_vmem=1G", "job.sh"}));
@@ -356,8 +378,6 @@ TEST_CASE("qsub options: accepted compatibility options and clear errors") {
   CHECK(soft.warnings[0] ==
         "soft resource request 'h_rt=10' ignored (only hard requests are supported)");
 
-  CHECK(ErrorOf(Input({"-t", "1-10", "job.sh"})) == "array jobs are not supported yet");
-  CHECK(ErrorOf(Input({"job.sh"}, "#$ -t 1-3\n")) == "job.sh:1: array jobs are not supported yet");
   CHECK(ErrorOf(Input({"-w", "v", "job.sh"})) ==
         "-w v: verification-only submission is not supported");
   CHECK(ErrorOf(Input({"-p", "2000", "job.sh"})) == "-p 2000: expected a number in -1023..1024");

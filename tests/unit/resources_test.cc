@@ -31,8 +31,8 @@ JobSpec Asking(std::map<std::string, std::string> l, int cores = 1) {
 // Sum of what running jobs hold, per consumable name, and per node for node-local ones.
 std::map<std::string, int64_t> HeldCluster(const ClusterState& s, const std::string& name) {
   std::map<std::string, int64_t> held;
-  for (JobId id : s.running) {
-    const Job& j = s.jobs.at(id);
+  for (const UnitKey& key : s.running) {
+    const Job& j = s.jobs.at(key.job);
     held[name] += j.spec.request.Consumable(name);
     held[j.node + "/" + name] += j.spec.request.Consumable(name);
   }
@@ -152,9 +152,8 @@ TEST_CASE("resources: a burst of 200 jobs never holds more consumables than exis
     CHECK(held(scratch, "b/scratch_gb") <= 60);
     max_matlab = std::max(max_matlab, held(matlab, "matlab"));
     // Finish the oldest running job, as its node would report it.
-    std::vector<JobId> running(c.state.running.begin(), c.state.running.end());
-    REQUIRE_FALSE(running.empty());
-    const Job& j = c.job(running.front());
+    REQUIRE_FALSE(c.state.running.empty());
+    const Job& j = c.job(c.state.running.begin()->job);
     JobExit exit{j.node, j.id, j.attempt, 0, 0, c.now, c.now + 1};
     c.FromNode(exit);
     ++done;

@@ -64,7 +64,7 @@ TEST_CASE("store: a batch round-trips through a reopened database") {
   CHECK(state->jobs.at(1).state == JobState::kRunning);
   CHECK(state->jobs.at(1).node == "node1");
   CHECK(state->jobs.at(2) == SubmittedJob(2, JobState::kHeld));
-  CHECK(state->running == std::set<JobId>{1});
+  CHECK(state->running == std::set<UnitKey>{{1, 0}});
   CHECK(state->held == std::set<JobId>{2});
   CHECK(state->next_job_id == 3);
   Resources node1{4, 8192, 3};
