@@ -213,6 +213,7 @@ Result<SchedulerConfig> ParseSchedulerConfig(const std::string& yaml, const std:
        [&c](const YAML::Node& v, const std::string& where) {
          return PositiveInt(v, where, c.oversubscribe);
        }},
+      {"policy", StringKey(c.policy)},
   };
   if (Status s = ApplyKeys(yaml, origin, keys); !s.ok()) return std::unexpected(s);
   if (c.state_dir.empty()) return Error(Code::kInvalidArgument, origin + ": state_dir is required");

@@ -30,6 +30,7 @@ struct SchedulerConfig {
   int64_t default_h_rt_s = 0;          // wall-time limit of jobs that give none; 0 = none
   int64_t default_mem_per_core_mb = 0; // memory of jobs that request none, per core; 0 = none
   int oversubscribe = 1;               // jobs that may share one core (1 = never shared)
+  std::string policy;                  // policy file (policies/README.md); "" = FCFS
 };
 
 struct ExecdConfig {

@@ -147,7 +147,7 @@ json JobsJson(const std::vector<Job>& jobs) {
 
 json Body(const SubmitRequest& m) { return {{"spec", SpecJson(m.spec, true)}}; }
 json Body(const SubmitReply& m) {
-  return {{"id", m.id}, {"name", m.name}, {"warnings", m.warnings}};
+  return {{"id", m.id}, {"name", m.name}, {"warnings", m.warnings}, {"tasks", m.tasks}};
 }
 json Body(const QueryRequest& m) {
   return {{"ids", m.ids}, {"user", m.user}, {"include_finished", m.include_finished}};
@@ -177,6 +177,7 @@ json Body(const NodesReply& m) {
   return {{"nodes", nodes}, {"used", used}};
 }
 json Body(const NodeAdminRequest& m) { return {{"node", m.node}, {"enable", m.enable}}; }
+json Body(const ResubmitRequest& m) { return {{"id", m.id}, {"failed_only", m.failed_only}}; }
 json Body(const ErrorReply& m) { return {{"code", CodeName(m.code)}, {"message", m.message}}; }
 json Body(const RegisterNode& m) {
   return {{"node", m.node},
@@ -541,6 +542,7 @@ void ReadBody(Reader& r, SubmitReply& m) {
   r.Int64("id", m.id, true, 1);
   r.Str("name", m.name);
   r.Strings("warnings", m.warnings, false);
+  r.Str("tasks", m.tasks, false);
 }
 void ReadBody(Reader& r, QueryRequest& m) {
   r.Ids("ids", m.ids);
@@ -602,6 +604,10 @@ void ReadBody(Reader& r, NodesReply& m) {
     ReadResources(ru, res);
     m.used.push_back(res);
   });
+}
+void ReadBody(Reader& r, ResubmitRequest& m) {
+  r.Int64("id", m.id, true, 1);
+  r.Bool("failed_only", m.failed_only);
 }
 void ReadBody(Reader& r, NodeAdminRequest& m) {
   r.Str("node", m.node);

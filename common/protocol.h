@@ -33,6 +33,7 @@ struct SubmitReply {
   JobId id = 0;
   std::string name;
   std::vector<std::string> warnings;  // e.g. -l names the cluster does not know
+  std::string tasks;  // an array's task ids as ranges ("1-1000:1", "3,7-9:1"); "" otherwise
 };
 
 // Which jobs to list. Empty `ids` and empty `user` = every job; `user` = that owner's.
@@ -106,6 +107,15 @@ struct NodeAdminRequest {
   static constexpr std::string_view kType = "node_admin";
   std::string node;
   bool enable = true;
+};
+
+// qresub: submit a job again as a new job with the same spec. For an array with
+// `failed_only`, the new array holds only the tasks that failed (same ids, same sweep
+// points). Answered with a SubmitReply naming the new job.
+struct ResubmitRequest {
+  static constexpr std::string_view kType = "resubmit";
+  JobId id = 0;
+  bool failed_only = false;
 };
 
 // Any request can be answered with an error instead of its reply.
@@ -183,7 +193,7 @@ struct KillJob {
 using Message =
     std::variant<SubmitRequest, SubmitReply, QueryRequest, QueryReply, CancelRequest, HoldRequest,
                  OutcomeReply, WaitRequest, WaitReply, NodesRequest, NodesReply, NodeAdminRequest,
-                 ErrorReply,
+                 ResubmitRequest, ErrorReply,
                  RegisterNode, NodeRegistered, Heartbeat, JobExit, ExitAck, StartJob, KillJob>;
 
 // A decoded message and the client's correlation tag, echoed in the reply.

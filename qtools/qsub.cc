@@ -61,12 +61,29 @@ options:
                       with n it fails with reason "node failed"
   --max-attempts N    dispatches allowed after node failures (default: the scheduler's
                       max_attempts); the job keeps its id, qstat -j lists every attempt
-  -hold_jid, -notify, -hard, -soft, -m, -M, -p, -R, -w e|w|n, -now, -binding
+  -t n[-m[:s]]        an array job: one task per id n, n+s, ... <= m; each task sees
+                      SGE_TASK_ID (and SGE_TASK_FIRST/LAST/STEPSIZE, CORRAL_TASK_ID) and
+                      writes NAME.oID.TASK; qdel ID -t range deletes some tasks
+  -tc n               at most n tasks of the array run at once
+  --sweep file        an array with one task per parameter point of file (grid, zip,
+                      csv or files; see docs/sweeps.md); a task gets PARAM_<NAME>
+                      variables and $CORRAL_PARAMS (a JSON file), may write a JSON
+                      object to $CORRAL_RESULT, and qresults ID shows them all
+  -hold_jid id|name,...
+                      start after these jobs have ended (in any way)
+  -hold_jid_ad id,... task i starts after task i of these arrays has ended
+  --after-ok id[:id]  start after these jobs completed with exit 0; if one did not,
+                      this job is cancelled with the reason
+  --after-notok id[:id]
+                      start after these jobs failed; cancelled if one completed
+  --after-any id[:id] the same as -hold_jid
+  -notify, -hard, -soft, -m, -M, -p, -R, -w e|w|n, -now, -binding
                       accepted for compatibility (no effect, or a warning)
   -help, --help       this text
 
-output: "Your job ID ("NAME") has been submitted" on stdout (-terse: "ID"); warnings
-go to stderr first. With -sync y, "Job ID exited with exit code N." on stderr.
+output: "Your job ID ("NAME") has been submitted" on stdout (-terse: "ID"); for an
+array "Your job-array ID.N-M:S ("NAME") has been submitted" (-terse: "ID.N-M:S");
+warnings go to stderr first. With -sync y, "Job ID exited with exit code N." on stderr.
 
 exit status: 0 submitted (with -sync y: the job's exit code; 1 if it never ran or was
 killed by a signal; 130 if interrupted, after deleting the job); 1 bad options,

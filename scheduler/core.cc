@@ -4,6 +4,7 @@
 #include "scheduler/core.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "common/config.h"
 #include "scheduler/arrays.h"
@@ -128,7 +129,8 @@ Outcome Submit(const ClusterState& state, const SubmitRequest& req, const Caller
   job.owner = caller.user;
   job.state = req.spec.hold ? JobState::kHeld : JobState::kQueued;
   job.submit_time = now;
-  out.reply = SubmitReply{job.id, job.spec.name, std::move(request->warnings)};
+  out.reply = SubmitReply{job.id, job.spec.name, std::move(request->warnings),
+                          FormatTaskRanges(job.pending)};
   out.actions.next_job_id = job.id + 1;
   out.actions.put_jobs.push_back(std::move(job));
   return out;
@@ -144,6 +146,10 @@ Outcome Query(const ClusterState& state, const QueryRequest& req) {
     Job copy = job;
     copy.spec.script.clear();  // never shipped to clients; keeps replies small
     copy.spec.sweep.clear();
+    if (auto w = state.waiting.find(job.id);
+        w != state.waiting.end() && copy.reason.empty() && !IsFinal(job.state)) {
+      copy.reason = w->second;  // why it waits, from the last scheduling pass
+    }
     reply.jobs.push_back(std::move(copy));
     if (!job.IsArray()) return;
     // An array's dispatched tasks follow it: running ones always, ended ones on request.
@@ -289,6 +295,63 @@ Outcome Hold(const ClusterState& state, const HoldRequest& req, const Caller& ca
     reply.outcomes.push_back({id, req.hold ? "held" : "released", job.owner});
   }
   out.reply = std::move(reply);
+  return out;
+}
+
+// qresub: the job again, as a new job; for an array with failed_only, just its failed
+// tasks (their ids and sweep points unchanged).
+Outcome Resubmit(const ClusterState& state, const ResubmitRequest& req, const Caller& caller,
+                 TimeMs now) {
+  Outcome out;
+  if ((out.reply = RefuseUnlessLocal(caller, "resubmitting"))) return out;
+  auto it = state.jobs.find(req.id);
+  if (it == state.jobs.end()) {
+    out.reply = Err(Code::kNotFound, "job " + std::to_string(req.id) + " does not exist");
+    return out;
+  }
+  const Job& old = it->second;
+  if (!MayControl(caller, old)) {
+    out.reply = Err(Code::kPermissionDenied, caller.user + " may not resubmit job " +
+                                                 std::to_string(req.id) + " of " + old.owner);
+    return out;
+  }
+  Job job;
+  job.id = state.next_job_id;
+  job.spec = old.spec;
+  job.spec.hold = false;
+  job.uid = old.uid;
+  job.gid = old.gid;
+  job.owner = old.owner;
+  job.state = JobState::kQueued;
+  job.submit_time = now;
+  if (req.failed_only) {
+    if (!old.IsArray()) {
+      out.reply = Err(Code::kInvalidArgument, "job " + std::to_string(req.id) +
+                                                  " is not an array job: --failed needs tasks");
+      return out;
+    }
+    // Failed task ids ascending (the tasks map is ordered), as runs of consecutive ids.
+    for (auto t = state.tasks.lower_bound({old.id, 0}); t != state.tasks.end() && t->first.job == old.id;
+         ++t) {
+      if (t->second.state != JobState::kFailed) continue;
+      TaskRanges& p = job.pending;
+      if (!p.empty() && p.back().step == 1 && p.back().last + 1 == t->first.task) {
+        p.back().last = t->first.task;
+      } else {
+        p.push_back({t->first.task, t->first.task, 1});
+      }
+    }
+    if (job.pending.empty()) {
+      out.reply = Err(Code::kFailedPrecondition,
+                      "job " + std::to_string(req.id) + " has no failed tasks");
+      return out;
+    }
+  } else if (old.IsArray()) {
+    job.pending = {*old.spec.array};
+  }
+  out.reply = SubmitReply{job.id, job.spec.name, {}, FormatTaskRanges(job.pending)};
+  out.actions.next_job_id = job.id + 1;
+  out.actions.put_jobs.push_back(std::move(job));
   return out;
 }
 
@@ -598,6 +661,8 @@ void Actions::Append(Actions&& other) {
   if (other.next_job_id) next_job_id = other.next_job_id;
   for (auto& s : other.seen_nodes) seen_nodes.push_back(std::move(s));
   for (auto& l : other.node_loads) node_loads.push_back(std::move(l));
+  for (auto& c : other.charges) charges.push_back(std::move(c));
+  if (other.waiting) waiting = std::move(other.waiting);
   for (Order& o : other.orders) orders.push_back(std::move(o));
 }
 
@@ -612,6 +677,9 @@ Outcome Client(const ClusterState& state, const Message& request, const Caller& 
   if (const auto* m = std::get_if<HoldRequest>(&request)) return Hold(state, *m, caller);
   if (std::holds_alternative<NodesRequest>(request)) return Nodes(state);
   if (const auto* m = std::get_if<NodeAdminRequest>(&request)) return NodeAdmin(state, *m, caller);
+  if (const auto* m = std::get_if<ResubmitRequest>(&request)) {
+    return Resubmit(state, *m, caller, now);
+  }
   return Outcome{Err(Code::kInvalidArgument,
                      "'" + std::string(TypeName(request)) + "' is not a request a client may send"),
                  {}};
@@ -635,10 +703,51 @@ Outcome HandleClient(const ClusterState& state, const Message& request, const Ca
   return out;
 }
 
+namespace {
+// The account a unit's usage is charged to under `policy`, and its usage rate.
+Actions::Charge ChargeFor(const ClusterState& state, const Job& unit, const PolicyEngine& engine,
+                          TimeMs from, TimeMs to) {
+  const FairSharePolicy& fs = engine.policy.fairshare;
+  const JobSpec& spec = SpecOf(state, unit);
+  return {EffectiveAccount(fs, {AccountGroup(fs, unit.owner, spec.project), unit.owner}),
+          UsageRate(spec.request, fs), from, to, fs.half_life_s};
+}
+
+// Under a policy: a charge for every run that ends in `actions` (a unit that was running
+// and is not any more: ended, cancelled or lost).
+void ChargeEndedRuns(const ClusterState& state, const CoreConfig& config, TimeMs now,
+                     Actions& actions) {
+  if (!config.policy) return;
+  for (const Job& job : actions.put_jobs) {
+    if (job.state == JobState::kRunning || job.attempts.empty()) continue;
+    const Job* before = FindUnit(state, KeyOf(job));
+    if (before == nullptr || before->state != JobState::kRunning) continue;
+    const Attempt& run = job.attempts.back();
+    const TimeMs end = run.end_time != 0 ? run.end_time : now;
+    actions.charges.push_back(ChargeFor(state, job, *config.policy, run.start_time, end));
+  }
+}
+}  // namespace
+
+void RebuildUsage(ClusterState& state, const CoreConfig& config) {
+  state.usage.clear();
+  if (!config.policy) return;
+  auto charge = [&](const Job& unit) {
+    for (const Attempt& run : unit.attempts) {
+      if (run.end_time == 0) continue;  // still running: charged when it ends
+      Actions::Charge c = ChargeFor(state, unit, *config.policy, run.start_time, run.end_time);
+      state.usage[c.account] = ChargeRun(state.usage[c.account], c.rate, c.from, c.to, c.half_life_s);
+    }
+  };
+  for (const auto& [id, job] : state.jobs) charge(job);
+  for (const auto& [key, task] : state.tasks) charge(task);
+}
+
 Outcome HandleNode(const ClusterState& state, const Message& message, const CoreConfig& config,
                    TimeMs now) {
   Outcome out = FromNode(state, message, config, now);
   SettleArrays(state, out.actions, now);
+  ChargeEndedRuns(state, config, now, out.actions);
   return out;
 }
 
@@ -705,13 +814,49 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
     if (it != room.end()) it->second.Take(job, NodePart(SpecOf(state, job).request, config));
   }
   std::map<std::string, int64_t> pool = ClusterFree(state, config);
-  std::vector<Job> settled;  // arrays whose pending ids changed in this pass
-  bool blocked = room.empty();
-  for (JobId id : state.queued) {
-    if (blocked) break;
-    auto changed = changed_arrays.find(id);
-    const Job& job = changed != changed_arrays.end() ? changed->second : state.jobs.at(id);
-    if (job.state != JobState::kQueued) continue;
+  std::map<JobId, Job> arrays_now;  // arrays whose pending ids change in this pass
+  std::map<JobId, std::string> waiting;
+  auto current = [&](JobId id) -> const Job& {
+    if (auto a = arrays_now.find(id); a != arrays_now.end()) return a->second;
+    if (auto c = changed_arrays.find(id); c != changed_arrays.end()) return c->second;
+    return state.jobs.at(id);
+  };
+  // Whether a node (by its room) can take a unit of `spec` now.
+  auto fits = [&](const JobSpec& spec, const std::string& name, const NodeRoom& r) {
+    return PoolHas(pool, ClusterPart(spec.request, config)) &&
+           r.Holds(NodePart(spec.request, config)) &&
+           HasFeatures(state.nodes.at(name), spec.features);
+  };
+  auto first_fit = [&](const JobSpec& spec) {
+    return std::find_if(room.begin(), room.end(),
+                        [&](const auto& r) { return fits(spec, r.first, r.second); });
+  };
+  // Starts `unit` (the job, or a task of the array `job`) on the node of `at`, giving it
+  // specific cores and GPUs; an array task's id leaves the array's pending ids.
+  auto start_on = [&](const Job& job, const Job& unit, std::map<std::string, NodeRoom>::iterator at) {
+    Result<Job> moved = Move(unit, JobEvent::kStart);
+    if (!moved) return;
+    for (const auto& [name, n] : ClusterPart(job.spec.request, config)) pool[name] -= n;
+    moved->attempt = unit.attempt + 1;
+    moved->node = at->first;
+    moved->start_time = now;
+    moved->end_time = 0;
+    moved->exit_code.reset();
+    moved->exit_signal = 0;
+    moved->reason.clear();
+    at->second.Allocate(NodePart(job.spec.request, config), moved->alloc_cores, moved->alloc_gpus);
+    moved->attempts.push_back({moved->attempt, at->first, now, 0, ""});
+    Job record = StartRecord(state, *moved);
+    moved->params = record.params;  // a sweep task keeps its point beside its results
+    out.orders.push_back({at->first, StartJob{std::move(record)}});
+    out.put_jobs.push_back(std::move(*moved));
+    if (unit.task != 0) {
+      auto [it, fresh] = arrays_now.try_emplace(job.id, current(job.id));
+      RemoveTasks(it->second.pending, {unit.task, unit.task, 1});
+    }
+  };
+  // Whether a queued job's dependencies let it start; cancels it when they never will.
+  auto ready = [&](const Job& job) {
     std::string why;
     const DependencyVerdict verdict = CheckDependencies(state, job, 0, why);
     if (verdict == DependencyVerdict::kNever) {
@@ -722,74 +867,153 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
         moved->reason = why;
         out.put_jobs.push_back(*moved);
       }
-      continue;
+    } else if (verdict == DependencyVerdict::kWait) {
+      waiting[job.id] = why;
     }
-    if (verdict == DependencyVerdict::kWait) continue;
-    const JobSpec& spec = job.spec;
-    const std::map<std::string, int64_t> from_pool = ClusterPart(spec.request, config);
-    const Resources part = NodePart(spec.request, config);
-    // Starts one unit (the job, or the array's task `task`) if it fits; false if not.
-    auto start = [&](const Job& unit) -> bool {
-      if (!PoolHas(pool, from_pool)) return false;
-      auto fit = std::find_if(room.begin(), room.end(), [&](const auto& r) {
-        return r.second.Holds(part) && HasFeatures(state.nodes.at(r.first), spec.features);
-      });
-      if (fit == room.end()) return false;
-      Result<Job> moved = Move(unit, JobEvent::kStart);
-      if (!moved) return true;  // not startable; not a lack of room either
-      for (const auto& [name, n] : from_pool) pool[name] -= n;
-      moved->attempt = unit.attempt + 1;
-      moved->node = fit->first;
-      moved->start_time = now;
-      moved->end_time = 0;
-      moved->exit_code.reset();
-      moved->exit_signal = 0;
-      moved->reason.clear();
-      fit->second.Allocate(part, moved->alloc_cores, moved->alloc_gpus);
-      moved->attempts.push_back({moved->attempt, fit->first, now, 0, ""});
-      Job record = StartRecord(state, *moved);
-      moved->params = record.params;  // a sweep task keeps its point beside its results
-      out.orders.push_back({fit->first, StartJob{std::move(record)}});
-      out.put_jobs.push_back(std::move(*moved));
-      return true;
-    };
-    if (!job.IsArray()) {
-      if (!start(job)) blocked = true;
-      continue;
+    return verdict == DependencyVerdict::kGo;
+  };
+  // Task `task` of `job` as a unit to start: its record if it ran before, else a new one.
+  auto task_unit = [&](const Job& job, TaskId task) {
+    if (auto old = state.tasks.find({job.id, task}); old != state.tasks.end()) return old->second;
+    Job unit;
+    unit.id = job.id;
+    unit.task = task;
+    unit.uid = job.uid;
+    unit.gid = job.gid;
+    unit.owner = job.owner;
+    unit.submit_time = job.submit_time;
+    unit.state = JobState::kQueued;
+    return unit;
+  };
+  // The next tasks of an array that may start, lowest first: at most `cap`, within its
+  // -tc, and stopping at one whose -hold_jid_ad partner has not ended.
+  auto next_tasks = [&](const Job& job, int64_t cap) {
+    std::vector<TaskId> tasks;
+    auto counts = state.task_counts.find(job.id);
+    const int64_t running = counts == state.task_counts.end() ? 0 : counts->second.running;
+    if (job.spec.max_running_tasks > 0) {
+      cap = std::min<int64_t>(cap, job.spec.max_running_tasks - running);
     }
-    Job array = job;
-    auto counts = state.task_counts.find(id);
-    int64_t running = counts == state.task_counts.end() ? 0 : counts->second.running;
-    while (!array.pending.empty()) {
-      if (spec.max_running_tasks > 0 && running >= spec.max_running_tasks) break;  // -tc
-      const TaskId task = array.pending.front().first;
-      if (!spec.after_tasks.empty() &&
-          CheckDependencies(state, array, task, why) != DependencyVerdict::kGo) {
-        break;  // -hold_jid_ad: this task waits for its partner; later ones wait behind it
+    std::string why;
+    for (const TaskRange& r : job.pending) {
+      for (TaskId t = r.first; t <= r.last && static_cast<int64_t>(tasks.size()) < cap; t += r.step) {
+        if (!job.spec.after_tasks.empty() &&
+            CheckDependencies(state, job, t, why) != DependencyVerdict::kGo) {
+          if (tasks.empty()) waiting[job.id] = why;
+          return tasks;
+        }
+        tasks.push_back(t);
       }
-      // A task that ran before (requeued) keeps its record and attempts.
+    }
+    return tasks;
+  };
+
+  if (!config.policy) {
+    // First come, first served: the oldest queued job starts on the first node (by name)
+    // where it fits; when it fits nowhere it waits and so does everything behind it. An
+    // array is one job in this order, its tasks lowest id first up to its -tc cap. Jobs
+    // waiting for dependencies are passed over, not waited behind.
+    bool blocked = room.empty();
+    for (JobId id : state.queued) {
+      if (blocked) break;
+      const Job job = current(id);
+      if (job.state != JobState::kQueued || !ready(job)) continue;
+      if (!job.IsArray()) {
+        auto at = first_fit(job.spec);
+        if (at == room.end()) {
+          blocked = true;
+        } else {
+          start_on(job, job, at);
+        }
+        continue;
+      }
+      for (TaskId task : next_tasks(job, std::numeric_limits<int64_t>::max() / 2)) {
+        auto at = first_fit(job.spec);
+        if (at == room.end()) {
+          blocked = true;
+          break;
+        }
+        start_on(job, task_unit(job, task), at);
+      }
+    }
+  } else if (!room.empty()) {
+    // The admin's policy: the prioritizer orders the units that could start (plain jobs,
+    // and each array's next tasks), the planner places them with backfill around the
+    // reservations of blocked ones (policies/), and each placement starts here.
+    const PolicyEngine& engine = *config.policy;
+    const FairSharePolicy& fs = engine.policy.fairshare;
+    struct Candidate {
+      JobId id;
       Job unit;
-      if (auto old = state.tasks.find({id, task}); old != state.tasks.end()) {
-        unit = old->second;
-      } else {
-        unit.id = id;
-        unit.task = task;
-        unit.uid = job.uid;
-        unit.gid = job.gid;
-        unit.owner = job.owner;
-        unit.submit_time = job.submit_time;
-        unit.state = JobState::kQueued;
+    };
+    std::vector<Candidate> candidates;
+    const int64_t per_array = std::max(1, engine.policy.planner.max_jobs_per_pass);
+    for (JobId id : state.queued) {
+      const Job job = current(id);
+      if (job.state != JobState::kQueued || !ready(job)) continue;
+      if (!job.IsArray()) {
+        candidates.push_back({id, job});
+        continue;
       }
-      if (!start(unit)) {
-        blocked = true;
-        break;
-      }
-      PopFirstTask(array.pending);
-      ++running;
+      for (TaskId t : next_tasks(job, per_array)) candidates.push_back({id, task_unit(job, t)});
     }
-    if (array.pending != job.pending) out.put_jobs.push_back(std::move(array));
+    auto view = [&](const Job& owner_job, const JobSpec& spec) {
+      PendingJob p;
+      p.user = owner_job.owner;
+      p.group = AccountGroup(fs, owner_job.owner, spec.project);
+      p.submit_time = owner_job.submit_time;
+      p.request = NodePart(spec.request, config);
+      p.cluster_request = ClusterPart(spec.request, config);
+      p.features = spec.features;
+      p.h_rt_s = spec.h_rt_s;
+      p.queue = spec.queue;
+      return p;
+    };
+    PrioritySnapshot priority;
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      PendingJob p = view(candidates[i].unit, state.jobs.at(candidates[i].id).spec);
+      p.id = static_cast<JobId>(i + 1);  // the planner's ids: index + 1
+      priority.pending.push_back(std::move(p));
+    }
+    PlanSnapshot plan_in;
+    for (const auto& [name, node] : state.nodes) {
+      auto r = room.find(name);
+      priority.cluster_total += node.total;
+      plan_in.nodes.push_back({name, Capacity(node, config),
+                               r == room.end() ? Resources{} : r->second.free, node.features,
+                               r != room.end()});
+    }
+    JobId running_id = static_cast<JobId>(candidates.size()) + 1;
+    for (const UnitKey& key : state.running) {
+      const Job& unit = *FindUnit(state, key);
+      const JobSpec& spec = SpecOf(state, unit);
+      PendingJob p = view(unit, spec);
+      plan_in.running.push_back({running_id++, p.user, p.group, unit.node, p.request,
+                                 p.cluster_request, unit.start_time, spec.h_rt_s});
+    }
+    priority.usage = state.usage;
+    plan_in.pending =
+        InPriorityOrder(priority.pending, engine.prioritizer->Rank(priority, now));
+    plan_in.pool_total = config.consumables;
+    plan_in.pool_free = pool;
+    const PlanResult plan = engine.planner->Plan(plan_in, now);
+    for (const Placement& placement : plan.starts) {
+      const Candidate& c = candidates.at(static_cast<size_t>(placement.job - 1));
+      const Job& job = state.jobs.at(c.id);
+      auto at = room.find(placement.node);
+      // The planner counts; the room also knows which cores are free. Should they ever
+      // disagree, the unit waits for the next pass rather than share a core.
+      if (at == room.end() || !fits(job.spec, at->first, at->second)) continue;
+      start_on(job, c.unit, at);
+    }
+    for (const auto& [index, reason] : plan.reasons) {
+      waiting.try_emplace(candidates.at(static_cast<size_t>(index - 1)).id, reason);
+    }
   }
+  for (auto& [id, array] : arrays_now) out.put_jobs.push_back(std::move(array));
+  out.waiting = std::move(waiting);
   SettleArrays(state, out, now);
+  ChargeEndedRuns(state, config, now, out);
   return out;
 }
 
@@ -875,6 +1099,10 @@ void Install(ClusterState& state, const Actions& actions) {
     auto it = state.nodes.find(name);
     if (it != state.nodes.end()) it->second.last_seen = std::max(it->second.last_seen, when);
   }
+  for (const Actions::Charge& c : actions.charges) {
+    state.usage[c.account] = ChargeRun(state.usage[c.account], c.rate, c.from, c.to, c.half_life_s);
+  }
+  if (actions.waiting) state.waiting = *actions.waiting;
   for (const auto& [name, load] : actions.node_loads) {
     auto it = state.nodes.find(name);
     if (it != state.nodes.end()) it->second.load = load;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -14,6 +15,10 @@
 #include "common/protocol.h"
 #include "common/status.h"
 #include "common/types.h"
+#include "policies/fairshare.h"
+#include "policies/planner.h"
+#include "policies/policy_config.h"
+#include "policies/priority.h"
 
 namespace corral {
 
@@ -40,6 +45,21 @@ struct ClusterState {
   std::set<UnitKey> running;  // plain jobs and array tasks
   std::map<std::string, std::set<UnitKey>> running_on;  // running units by node
   std::map<JobId, TaskCounts> task_counts;                // per array
+
+  // Under a policy (CoreConfig::policy): decayed usage per account, charged as runs end,
+  // and why each waiting job waits, from the last pass. Neither is persisted: usage is
+  // recomputed from the job records at start (RebuildUsage), reasons by the next pass.
+  UsageTable usage;
+  std::map<JobId, std::string> waiting;
+};
+
+// An admin's policy (policies/) ready to use: the prioritizer and planner it configures.
+struct PolicyEngine {
+  Policy policy;
+  std::unique_ptr<Prioritizer> prioritizer;
+  std::unique_ptr<Planner> planner;
+  explicit PolicyEngine(Policy p)
+      : policy(std::move(p)), prioritizer(MakePrioritizer(policy)), planner(MakePlanner(policy)) {}
 };
 
 // The job or dispatched task `key`, or null.
@@ -56,6 +76,9 @@ struct CoreConfig {
   int64_t default_h_rt_s = 0;                  // for jobs that give no h_rt; 0 = none
   int64_t default_mem_per_core_mb = 0;         // for jobs that request no memory
   int oversubscribe = 1;                       // jobs that may share one core
+  // The admin's policy: priorities, fair-share, limits, backfill. Null: first come,
+  // first served over the whole queue (the built-in order).
+  std::shared_ptr<const PolicyEngine> policy;
 };
 
 // Who sent a client request. `uid` is set only when the kernel vouched for it (ipc://).
@@ -79,6 +102,15 @@ struct Actions {
   std::optional<JobId> next_job_id;
   std::vector<std::pair<std::string, TimeMs>> seen_nodes;  // last_seen updates, not persisted
   std::vector<std::pair<std::string, double>> node_loads;  // load averages, not persisted
+  // Runs that ended under a policy, to charge to their accounts' usage (not persisted).
+  struct Charge {
+    Account account;
+    double rate = 0;
+    TimeMs from = 0, to = 0;
+    int64_t half_life_s = 0;
+  };
+  std::vector<Charge> charges;
+  std::optional<std::map<JobId, std::string>> waiting;  // replaces ClusterState::waiting
   std::vector<Order> orders;
 
   bool Persistent() const { return !put_jobs.empty() || !put_nodes.empty() || next_job_id; }
@@ -111,6 +143,10 @@ void Reindex(ClusterState& state);
 
 // True when the job (an array: every task) has reached a final state or does not exist.
 bool IsFinished(const ClusterState& state, JobId id);
+
+// Charges every finished run in `state` to its account under `config.policy` (at start,
+// after Store::Load): usage is derived from the job records rather than stored.
+void RebuildUsage(ClusterState& state, const CoreConfig& config);
 
 // Resources allocated to running jobs, per node name.
 std::map<std::string, Resources> UsedByNode(const ClusterState& state);

@@ -65,9 +65,16 @@ Server::Server(SchedulerConfig config, Store& store, const Clock& clock)
 }
 
 Status Server::Start() {
+  if (!config_.policy.empty()) {
+    Result<Policy> policy = LoadPolicy(config_.policy);
+    if (!policy) return policy.error();
+    core_config_.policy = std::make_shared<const PolicyEngine>(std::move(*policy));
+    Log("policy " + config_.policy + " loaded");
+  }
   Result<ClusterState> loaded = store_.Load();
   if (!loaded) return loaded.error();
   state_ = std::move(*loaded);
+  RebuildUsage(state_, core_config_);
   // Execds reconnect on their own after a restart; give every node a full timeout to
   // be heard from before its jobs are declared lost.
   now_ = clock_.Now();

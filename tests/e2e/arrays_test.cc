@@ -94,6 +94,22 @@ TEST_CASE("arrays_sweeps_and_dependencies") {
                       env);
   CHECK(sql.out == "total\n   68\n");
 
+  // 3b. qresub --failed: a new array of exactly the tasks that failed.
+  RunResult half = Run({"qsub", "-terse", "-cwd", "-t", "1-4", "-b", "y", "sh", "-c",
+                        "test $SGE_TASK_ID -le 2"},
+                       env, work);
+  REQUIRE(half.exit_code == 0);
+  const JobId half_id = std::stoll(half.out);
+  CHECK(cluster.WaitJobs({half_id}, 30000)[0].state == JobState::kFailed);
+  RunResult again = Run({"qresub", "-terse", "--failed", std::to_string(half_id)}, env);
+  REQUIRE_MESSAGE(again.exit_code == 0, again.err);
+  CHECK(again.out == std::to_string(half_id + 1) + ".3-4:1\n");
+  cluster.WaitJobs({half_id + 1}, 30000);
+  RunResult rerun = Run({"qresults", std::to_string(half_id + 1), "--csv"}, env);
+  CHECK(rerun.out.find("\n3,failed,1,") != std::string::npos);
+  CHECK(rerun.out.find("\n4,failed,1,") != std::string::npos);
+  CHECK(rerun.out.find("\n1,") == std::string::npos);
+
   // 4. Dependencies: a failing job cancels its --after-ok dependant; -hold_jid waits.
   RunResult fails = Run({"qsub", "-terse", "-cwd", "-b", "y", "false"}, env, work);
   RunResult needs_ok = Run({"qsub", "-terse", "-cwd", "--after-ok", fails.out.substr(0, fails.out.size() - 1),

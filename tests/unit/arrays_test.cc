@@ -198,3 +198,37 @@ TEST_CASE("dependencies: -hold_jid_ad lets task i start after task i of the othe
   FinishAll(c);
   CHECK(c.job(red).state == JobState::kCompleted);
 }
+
+TEST_CASE("arrays: qresub --failed makes a new array of exactly the failed tasks") {
+  Cluster c;
+  c.AddNode("n", 4);
+  JobSpec spec = Array(1, 4);
+  spec.sweep = {R"({"k":1})", R"({"k":2})", R"({"k":3})", R"({"k":4})"};
+  JobId id = c.Submit(spec);
+  c.Tick();
+  std::vector<Job> running;
+  for (const UnitKey& key : c.state.running) running.push_back(*FindUnit(c.state, key));
+  for (const Job& j : running) {  // tasks 2 and 3 fail
+    JobExit exit{j.node, j.id, j.attempt, (j.task == 2 || j.task == 3) ? 1 : 0, 0, c.now, c.now + 1};
+    exit.task = j.task;
+    c.FromNode(exit);
+  }
+  REQUIRE(c.job(id).state == JobState::kFailed);
+  Message reply = c.Client(ResubmitRequest{id, true});
+  REQUIRE(std::holds_alternative<SubmitReply>(reply));
+  const JobId again = std::get<SubmitReply>(reply).id;
+  CHECK(c.job(again).pending == TaskRanges{{2, 3, 1}});
+  c.Tick();
+  // The reruns keep their task ids and their sweep points.
+  CHECK(FindUnit(c.state, {again, 2})->params == R"({"k":2})");
+  CHECK(FindUnit(c.state, {again, 3})->params == R"({"k":3})");
+  CHECK(FindUnit(c.state, {again, 1}) == nullptr);
+  // Nothing failed: a clear refusal; and only the owner may resubmit.
+  JobId fine = c.Submit(Array(1, 1));
+  c.Tick();
+  FinishAll(c);
+  CHECK(ErrorOf(c.Client(ResubmitRequest{fine, true})) ==
+        "job " + std::to_string(fine) + " has no failed tasks");
+  CHECK(ErrorOf(c.Client(ResubmitRequest{id, true}, User(1001, "bob"))) ==
+        "bob may not resubmit job " + std::to_string(id) + " of alice");
+}
