@@ -16,8 +16,8 @@ eval "$("$BIN/corral" local env --dir "$DIR/c")"
 export PATH="$BIN:/usr/bin:/bin"
 cd "$DIR"
 qmod -d node1 >/dev/null
-sched_pid=$(pgrep -f "corral-scheduler --config $DIR/c/" | head -n 1)
-rss_kb() { sed -n 's/^VmRSS: *\([0-9]*\) kB/\1/p' "/proc/$sched_pid/status"; }
+sched_pid=$(cat "$DIR/c/run/scheduler.pid")
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$sched_pid/status"; }
 now() { date +%s.%N; }
 elapsed_ms() { /usr/bin/python3 -c "import sys; print(f'{(float(sys.argv[2]) - float(sys.argv[1])) * 1000:.1f}')" "$@"; }
 
@@ -43,6 +43,8 @@ t0=$(now)
 "$BIN/corral" local up --dir "$DIR/c" >/dev/null
 until qstat >/dev/null 2>&1; do sleep 0.05; done
 t1=$(now)
+sched_pid=$(cat "$DIR/c/run/scheduler.pid")
+report scheduler_rss_after_restart_with_arrays "$(rss_kb)" kB
 report restart_with_arrays_until_qstat_answers "$(elapsed_ms "$t0" "$t1")" ms
 mkdir -p "$OLDPWD/bench/results"
 (IFS=,; echo "{${out[*]}}") >"$OLDPWD/bench/results/arrays.json"

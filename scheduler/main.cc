@@ -9,12 +9,14 @@
 
 #include "common/clock.h"
 #include "common/config.h"
+#include "policies/policy_config.h"
 #include "scheduler/server.h"
 #include "scheduler/store.h"
 
 namespace {
 
 constexpr const char* kUsage = R"(usage: corral-scheduler --config FILE
+       corral-scheduler --check-policy FILE
 
 The Corral scheduler daemon: tracks jobs and nodes in SQLite (STATE_DIR/corral.db),
 accepts jobs from q-tools on its ipc:// endpoint (users are identified by the kernel)
@@ -28,6 +30,11 @@ options:
                     heartbeat_interval: 5     # seconds, told to execds
                     node_timeout: 30          # seconds of silence before a node is lost
                     max_batch: 4096           # messages per group commit
+                    policy: /etc/corral/policy.yaml   # fair-share, limits, backfill
+  --check-policy FILE
+                  validate a policy file (policies/example-policy.yaml is annotated) and
+                  exit: 0 and "FILE: valid" if it is, else 2 and
+                  "FILE:LINE:COLUMN: key: what is wrong" on stderr
   -h, --help      this text
 
 The endpoints actually bound (a tcp port "*" picks a free one) are written to
@@ -45,6 +52,15 @@ int main(int argc, char** argv) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
       std::cout << kUsage;
+      return 0;
+    }
+    if (arg == "--check-policy" && i + 1 < argc) {
+      corral::Result<corral::Policy> policy = corral::LoadPolicy(argv[i + 1]);
+      if (!policy) {
+        std::cerr << "corral-scheduler: " << policy.error().message() << "\n";
+        return 2;
+      }
+      std::cout << argv[i + 1] << ": valid\n";
       return 0;
     }
     if (arg == "--config" && i + 1 < argc) {
