@@ -4,7 +4,6 @@
 #include "scheduler/core.h"
 
 #include <algorithm>
-#include <limits>
 
 #include "common/config.h"
 #include "scheduler/arrays.h"
@@ -927,7 +926,11 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
         }
         continue;
       }
-      for (TaskId task : next_tasks(job, std::numeric_limits<int64_t>::max() / 2)) {
+      // No more tasks can start than there are free cores (each needs one): a million
+      // pending tasks cost this pass only as many as could start.
+      int64_t free_cores = 0;
+      for (const auto& [name, r] : room) free_cores += std::max(0, r.free.cores);
+      for (TaskId task : next_tasks(job, free_cores)) {
         auto at = first_fit(job.spec);
         if (at == room.end()) {
           blocked = true;
