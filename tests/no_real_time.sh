@@ -9,7 +9,7 @@ cd "$root"
 # (^|...) also catches a call at the start of a line.
 pattern='system_clock::now|steady_clock::now|sleep_for|sleep_until|usleep\(|(^|[^_a-z])sleep\(|(^|[^_a-z.])time\(nullptr|(^|[^_a-z.])time\(NULL|gettimeofday|clock_gettime'
 dirs=()
-for d in common scheduler execd qtools policies; do
+for d in common scheduler execd qtools policies sim; do
   [[ -d $d ]] && dirs+=("$d")
 done
 if ((${#dirs[@]} == 0)); then
