@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ctime>
 #include <map>
+#include <tuple>
 
 namespace corral {
 
@@ -77,6 +78,48 @@ std::string OwnerTotalsJson(std::span<const OwnerTotals> totals, TimeMs from, Ti
   return json{{"owners", owners}, {"from", secs(from)}, {"to", secs(to)}}.dump(
              -1, ' ', false, json::error_handler_t::replace) +
          "\n";
+}
+
+std::string SwfExport(std::span<const Job> jobs, TimeMs from, TimeMs to, int max_procs) {
+  std::vector<const Job*> runs;
+  for (const Job& job : jobs) {
+    if (!IsFinal(job.state) || job.attempts.empty() || (job.task == 0 && job.IsArray())) continue;
+    if ((from != 0 && job.end_time < from) || (to != 0 && job.end_time >= to)) continue;
+    runs.push_back(&job);
+  }
+  std::stable_sort(runs.begin(), runs.end(), [](const Job* a, const Job* b) {
+    return std::tuple(a->submit_time, a->id, a->task) < std::tuple(b->submit_time, b->id, b->task);
+  });
+  const TimeMs origin = runs.empty() ? 0 : runs.front()->submit_time;
+  std::string out = "; Version: 2.2\n; Computer: Corral cluster\n; Installation: qacct --swf\n";
+  out += "; UnixStartTime: " + std::to_string(origin / 1000) + "\n";
+  out += "; MaxProcs: " + std::to_string(max_procs) + "\n; MaxJobs: " +
+         std::to_string(runs.size()) + "\n; Note: user and group fields are uid and gid\n";
+  int64_t number = 0;
+  for (const Job* job : runs) {
+    const Attempt& last = job->attempts.back();
+    const TimeMs start = last.start_time;
+    const TimeMs end = last.end_time != 0 ? last.end_time : job->end_time;
+    const int cores = std::max(1, job->spec.request.cores);
+    const int64_t run_s = std::max<int64_t>(0, (end - start) / 1000);
+    const int status = job->state == JobState::kCompleted ? 1
+                       : job->state == JobState::kCancelled ? 5
+                                                            : 0;
+    char line[512];
+    std::snprintf(line, sizeof(line),
+                  "%lld %lld %lld %lld %d %.2f %lld %d %lld %lld %d %u %u -1 -1 -1 -1 -1\n",
+                  static_cast<long long>(++number),
+                  static_cast<long long>((job->submit_time - origin) / 1000),
+                  static_cast<long long>(std::max<int64_t>(0, (start - job->submit_time) / 1000)),
+                  static_cast<long long>(run_s), cores,
+                  static_cast<double>(job->cpu_ms) / 1000.0 / cores,
+                  static_cast<long long>(job->max_rss_kb), cores,
+                  static_cast<long long>(job->spec.h_rt_s > 0 ? job->spec.h_rt_s : -1),
+                  static_cast<long long>(job->spec.request.mem_mb > 0 ? job->spec.request.mem_mb * 1024 : -1),
+                  status, job->uid, job->gid);
+    out += line;
+  }
+  return out;
 }
 
 Result<TimeMs> ParseQacctTime(std::string_view text, TimeMs now) {

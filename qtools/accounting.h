@@ -35,6 +35,16 @@ std::string OwnerTotalsTable(std::span<const OwnerTotals> totals);
 // "max_rss_kb"}...],"from":secs|null,"to":secs|null}
 std::string OwnerTotalsJson(std::span<const OwnerTotals> totals, TimeMs from, TimeMs to);
 
+// The finished jobs and array tasks that ran, ended in [from, to) (0 = unbounded), as a
+// Standard Workload Format trace (Parallel Workloads Archive, version 2.2) for
+// corral-sim: header comments (UnixStartTime = the first submit, MaxProcs =
+// `max_procs`), then one line per run in submit order, numbered 1..N: submit and wait
+// (seconds from the start), run time of the last attempt, processors (cores), CPU time per
+// processor, max RSS (KB), requested processors and time (h_rt, -1 if none) and memory
+// (KB), status (1 exit 0, 0 failed, 5 cancelled), uid, gid; the rest -1. Array tasks
+// need their spec (FillTaskSpecs).
+std::string SwfExport(std::span<const Job> jobs, TimeMs from, TimeMs to, int max_procs);
+
 // A qacct -b/-e time: Grid Engine's [[CC]YY]MMDDhhmm[.SS] in local time, as epoch ms.
 // `now` supplies the year when it is left out.
 Result<TimeMs> ParseQacctTime(std::string_view text, TimeMs now);

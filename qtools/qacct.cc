@@ -15,6 +15,7 @@ namespace {
 
 constexpr std::string_view kUsage = R"(usage: qacct -j job_id[,job_id...] [--json]
        qacct -o [owner] [-b begin] [-e end] [-d days] [--json]
+       qacct --swf [-o owner] [-b begin] [-e end] [-d days]
 
 Show the accounting of finished Corral jobs (completed, failed or deleted), read from
 the scheduler's job store.
@@ -34,6 +35,9 @@ options:
   -b begin      with -o: jobs that ended at or after begin ([[CC]YY]MMDDhhmm[.SS], local)
   -e end        with -o: jobs that ended before end (same form)
   -d days       with -o: jobs that ended in the last days days
+  --swf         every run (jobs and array tasks) that ended in the range as a Standard
+                Workload Format trace, for corral-sim --trace (docs/simulator.md);
+                MaxProcs is the cluster's cores, users and groups are uids and gids
   --json        -j: {"jobs":[...]} with the job JSON objects; -o: {"owners":[{"owner",
                 "jobs","failed","wallclock_s","cpu_s","core_hours","gpu_hours",
                 "max_rss_kb"}...],"from":secs|null,"to":secs|null}
@@ -86,12 +90,30 @@ int ShowJobs(const std::vector<JobId>& ids, bool json) {
   return errors.empty() ? 0 : 1;
 }
 
-int ShowOwners(const std::string& owner, TimeMs from, TimeMs to, bool json) {
+int ShowOwners(const std::string& owner, TimeMs from, TimeMs to, bool json, bool swf) {
   QueryRequest query;
   query.user = owner;
   query.include_finished = true;
   Result<std::vector<Job>> jobs = FetchJobs(query);
   if (!jobs) return cli::Fail("qacct", jobs.error());
+  if (swf) {
+    FillTaskSpecs(*jobs);
+    Result<Client> client = Client::ConnectFromEnv();
+    int procs = 0;
+    if (client) {
+      if (Result<Message> nodes = client->Call(NodesRequest{}, cli::kCallTimeoutMs)) {
+        if (const auto* n = std::get_if<NodesReply>(&*nodes)) {
+          for (const Node& node : n->nodes) procs += node.total.cores;
+        }
+      }
+    }
+    std::vector<Job> own;
+    for (Job& job : *jobs) {
+      if (owner.empty() || job.owner == owner) own.push_back(std::move(job));
+    }
+    cli::Out(SwfExport(own, from, to, procs));
+    return 0;
+  }
   std::vector<OwnerTotals> totals = TotalsByOwner(*jobs, owner, from, to);
   cli::Out(json ? OwnerTotalsJson(totals, from, to) : OwnerTotalsTable(totals));
   return 0;
@@ -101,6 +123,7 @@ int Run(const std::vector<std::string>& args) {
   std::vector<std::string> id_words;
   bool json = false;
   bool by_owner = false;
+  bool swf = false;
   std::string owner;
   std::optional<std::string> begin, end, days;
   auto value = [&](size_t& i, const std::string& what) -> Result<std::string> {
@@ -117,6 +140,9 @@ int Run(const std::vector<std::string>& args) {
     }
     if (a == "--json" || a == "-json") {
       json = true;
+    } else if (a == "--swf") {
+      swf = true;
+      by_owner = true;
     } else if (a == "-j") {
       Result<std::string> v = value(i, "a job id (listing all jobs is not supported)");
       if (!v) return cli::Fail("qacct", v.error());
@@ -165,7 +191,7 @@ int Run(const std::vector<std::string>& args) {
     }
     from = std::max(from, now - static_cast<TimeMs>(n) * 86400 * 1000);
   }
-  return ShowOwners(owner, from, to, json);
+  return ShowOwners(owner, from, to, json, swf);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "qtools/accounting.h"
+#include "sim/swf.h"
 
 using namespace corral;
 
@@ -95,4 +96,37 @@ TEST_CASE("accounting: qacct -b/-e times are [[CC]YY]MMDDhhmm[.SS] in local time
     unsetenv("TZ");
   }
   tzset();
+}
+
+TEST_CASE("accounting: qacct --swf writes a trace corral-sim reads back") {
+  std::vector<Job> jobs = {
+      Finished(1, "alice", JobState::kCompleted, 10 * 1000, 70 * 1000, 2),
+      Finished(2, "bob", JobState::kFailed, 20 * 1000, 25 * 1000, 1),
+  };
+  jobs[0].submit_time = 5 * 1000;
+  jobs[0].uid = 1000;
+  jobs[0].spec.h_rt_s = 120;
+  jobs[1].submit_time = 8 * 1000;
+  jobs[1].uid = 1001;
+  Job never = Finished(3, "alice", JobState::kCancelled, 0, 0, 1);
+  never.attempts.clear();  // never ran: not in the trace
+  jobs.push_back(never);
+  const std::string swf = SwfExport(jobs, 0, 0, 4);
+  Result<sim::SwfTrace> trace = sim::ParseSwf(swf, "qacct.swf");
+  REQUIRE_MESSAGE(trace.has_value(), (trace ? "" : trace.error().message()));
+  CHECK(trace->max_procs == 4);
+  REQUIRE(trace->records.size() == 2);
+  const sim::SwfRecord& a = trace->records[0];
+  CHECK(a.job_number == 1);
+  CHECK(a.submit_s == 0);
+  CHECK(a.wait_s == 5);
+  CHECK(a.run_s == 60);
+  CHECK(a.allocated_procs == 2);
+  CHECK(a.requested_s == 120);
+  CHECK(a.status == 1);
+  CHECK(a.user == 1000);
+  const sim::SwfRecord& b = trace->records[1];
+  CHECK(b.submit_s == 3);
+  CHECK(b.requested_s == -1);
+  CHECK(b.status == 0);
 }
