@@ -21,7 +21,8 @@ constexpr const char* kUsage = R"(usage: corral-scheduler --config FILE
 The Corral scheduler daemon: tracks jobs and nodes in SQLite (STATE_DIR/corral.db),
 accepts jobs from q-tools on its ipc:// endpoint (users are identified by the kernel)
 and orders execds to run them. It runs in the foreground and logs to stderr; stop it
-with SIGTERM. Every accepted job survives a crash (kill -9) of the scheduler.
+with SIGTERM; SIGHUP reloads the policy file (an invalid file is logged and the policy
+in force stays). Every accepted job survives a crash (kill -9) of the scheduler.
 
 options:
   --config FILE   YAML configuration (see docs/configuration.md):
@@ -91,6 +92,7 @@ int main(int argc, char** argv) {
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
   const int signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);

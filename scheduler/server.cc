@@ -5,6 +5,7 @@
 #include "scheduler/server.h"
 
 #include <pwd.h>
+#include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -62,6 +63,22 @@ Server::Server(SchedulerConfig config, Store& store, const Clock& clock)
   core_config_.default_h_rt_s = config_.default_h_rt_s;
   core_config_.default_mem_per_core_mb = config_.default_mem_per_core_mb;
   core_config_.oversubscribe = config_.oversubscribe;
+}
+
+void Server::ReloadPolicy() {
+  if (config_.policy.empty()) {
+    Log("SIGHUP: no policy file configured; nothing to reload");
+    return;
+  }
+  Result<Policy> policy = LoadPolicy(config_.policy);
+  if (!policy) {
+    Log("SIGHUP: " + policy.error().message() + "; the old policy stays in force");
+    return;
+  }
+  // Swapped between passes: the next Decide uses it; usage is recharged under its tree.
+  core_config_.policy = std::make_shared<const PolicyEngine>(std::move(*policy));
+  RebuildUsage(state_, core_config_);
+  Log("SIGHUP: policy " + config_.policy + " reloaded");
 }
 
 Status Server::Start() {
@@ -260,8 +277,12 @@ Status Server::Run(int signal_fd) {
     if (items[0].revents & ZMQ_POLLIN) {
       signalfd_siginfo info{};
       if (read(signal_fd, &info, sizeof info) > 0) {
-        Log("signal " + std::to_string(info.ssi_signo) + ": shutting down");
-        return OkStatus();
+        if (info.ssi_signo == SIGHUP) {
+          ReloadPolicy();
+        } else {
+          Log("signal " + std::to_string(info.ssi_signo) + ": shutting down");
+          return OkStatus();
+        }
       }
     }
     now_ = clock_.Now();

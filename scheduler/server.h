@@ -25,8 +25,10 @@ class Server {
 
   // Loads the state, binds every endpoint and writes STATE_DIR/endpoints.
   Status Start();
-  // Serves until SIGTERM or SIGINT (taken from a signalfd; the caller blocks them).
+  // Serves until SIGTERM or SIGINT (taken from a signalfd; the caller blocks them);
+  // SIGHUP reloads the policy file (an invalid one is logged and the old one kept).
   Status Run(int signal_fd);
+  void ReloadPolicy();
 
  private:
   struct Route {
