@@ -6,6 +6,8 @@
 #include <algorithm>
 
 #include "common/config.h"
+#include "policies/limits.h"
+#include "policies/queues.h"
 #include "scheduler/arrays.h"
 #include "scheduler/requests.h"
 
@@ -106,7 +108,15 @@ Outcome Submit(const ClusterState& state, const SubmitRequest& req, const Caller
     out.reply = Err(s.code(), s.message());
     return out;
   }
-  Result<Interpreted> request = InterpretRequest(req.spec, state, config);
+  JobSpec submitted = req.spec;
+  if (config.policy) {
+    // The policy's queue: default queue, its default h_rt and resources, its h_rt maximum.
+    if (Status s = ApplyQueue(config.policy->policy, submitted); !s.ok()) {
+      out.reply = Err(s.code(), s.message());
+      return out;
+    }
+  }
+  Result<Interpreted> request = InterpretRequest(submitted, state, config);
   if (!request) {
     out.reply = Err(request.error().code(), request.error().message());
     return out;
@@ -118,6 +128,30 @@ Outcome Submit(const ClusterState& state, const SubmitRequest& req, const Caller
   if (Status s = ValidateDependencies(state, request->spec); !s.ok()) {
     out.reply = Err(s.code(), s.message());
     return out;
+  }
+  if (config.policy) {
+    // max_queued_jobs: what this user and group have waiting (an array counts its
+    // pending tasks), plus this job.
+    const FairSharePolicy& fs = config.policy->policy.fairshare;
+    const std::string group = AccountGroup(fs, caller.user, request->spec.project);
+    LimitCounts user_now, group_now;
+    for (const auto* ids : {&state.queued, &state.held}) {
+      for (JobId id : *ids) {
+        const Job& j = state.jobs.at(id);
+        const int64_t n = j.IsArray() ? CountTasks(j.pending) : 1;
+        if (j.owner == caller.user) user_now.queued_jobs += n;
+        if (AccountGroup(fs, j.owner, j.spec.project) == group) group_now.queued_jobs += n;
+      }
+    }
+    const int64_t adding = request->spec.array ? request->spec.array->Count() : 1;
+    user_now.queued_jobs += adding - 1;
+    group_now.queued_jobs += adding - 1;
+    if (Status s = CheckQueuedLimit(config.policy->policy.limits, caller.user, group, user_now,
+                                    group_now);
+        !s.ok()) {
+      out.reply = Err(s.code(), s.message());
+      return out;
+    }
   }
   Job job;
   job.id = state.next_job_id;

@@ -93,3 +93,28 @@ TEST_CASE("policy dispatch: a user limit holds and array tasks count against it"
   Message reply = c.Client(QueryRequest{{id}, "", false});
   CHECK(std::get<QueryReply>(reply).jobs.at(0).reason.find("limit") != std::string::npos);
 }
+
+TEST_CASE("policy dispatch: submit applies the queue's defaults and max_queued_jobs") {
+  Cluster c;
+  c.config.policy = Engine(
+      "queues:\n  batch: {max_h_rt: 1h, default_h_rt: 10m}\ndefault_queue: batch\n"
+      "limits:\n  default_user: {max_queued_jobs: 3}\n");
+  JobId plain = c.Submit(Spec());
+  CHECK(c.job(plain).spec.queue == "batch");
+  CHECK(c.job(plain).spec.h_rt_s == 600);
+  JobSpec too_long = Spec();
+  too_long.h_rt_s = 7200;
+  CHECK(ErrorOf(c.Client(SubmitRequest{too_long})).find("max_h_rt") != std::string::npos);
+  JobSpec nowhere = Spec();
+  nowhere.queue = "gpu";
+  CHECK(ErrorOf(c.Client(SubmitRequest{nowhere})).find("gpu") != std::string::npos);
+  c.Submit(Spec());
+  JobSpec array = Spec();
+  array.array = TaskRange{1, 2, 1};  // 2 queued + 2 more would be 4 > 3
+  CHECK(ErrorOf(c.Client(SubmitRequest{array})) ==
+        "user limit: max_queued_jobs=3 reached (3 queued)");
+  c.Submit(Spec());  // the third
+  CHECK(ErrorOf(c.Client(SubmitRequest{Spec()})).find("max_queued_jobs=3") != std::string::npos);
+  JobId bobs = c.Submit(Spec(), User(1001, "bob"));  // limits are per user
+  CHECK(c.job(bobs).state == JobState::kQueued);
+}
