@@ -25,7 +25,8 @@ options:
   -q queue      only running jobs of this queue (Corral has one queue, all.q; pending
                 jobs are always shown)
   -j ids        detail of each job (key: value lines); exit 1 if none exists
-  -g d          accepted (Corral has no array jobs, so the output is unchanged)
+  -g d          accepted; the output is unchanged (pending array tasks stay on one
+                line with their ranges, e.g. 5-1000:1, rather than one line each)
   --json        the same selection as {"jobs":[...]} (docs: job JSON object); with -j
                 finished jobs are included
   -help, --help this text

@@ -158,7 +158,7 @@ int Rejected(const Status& status, bool from_scheduler) {
 
 // Grid Engine's report of a finished -sync job (qsub.c report_exit_status).
 int ReportEnd(const Job& job) {
-  const std::string id = std::to_string(job.id);
+  const std::string id = UnitName(KeyOf(job));  // "42", or "42.7" for a task
   if (!job.exit_code || job.start_time == 0) {
     cli::Err("Unable to run job " + id + "\n");
     if (!job.reason.empty()) cli::Err("qsub: " + job.reason + "\n");
@@ -173,6 +173,33 @@ int ReportEnd(const Job& job) {
   }
   cli::Err("Job " + id + " exited with exit code " + std::to_string(*job.exit_code) + ".\n");
   return *job.exit_code;
+}
+
+// An array's end: one line per task, in task order (Grid Engine reports each task);
+// the status is the first task's that was not 0.
+int ReportArrayEnd(Client& client, JobId id) {
+  QueryRequest query;
+  query.ids = {id};
+  query.include_finished = true;
+  Result<Message> reply = client.Call(query, cli::kCallTimeoutMs);
+  const auto* jobs = reply ? std::get_if<QueryReply>(&*reply) : nullptr;
+  if (jobs == nullptr) {
+    cli::Err("No information available on job " + std::to_string(id) + "'s exit status.\n");
+    return 1;
+  }
+  int status = 0;
+  bool any = false;
+  for (const Job& task : jobs->jobs) {
+    if (task.task == 0) continue;
+    any = true;
+    const int code = ReportEnd(task);
+    if (status == 0) status = code;
+  }
+  if (!any) {
+    cli::Err("Unable to run job " + std::to_string(id) + "\n");
+    return 1;
+  }
+  return status;
 }
 
 int Sync(Client& client, JobId id) {
@@ -215,7 +242,9 @@ int Sync(Client& client, JobId id) {
     if (waited == nullptr) return cli::Fail("qsub", Status(Code::kInternal, "unexpected reply"));
     if (!waited->done) continue;
     for (const Job& job : waited->jobs) {
-      if (job.id == id) return ReportEnd(job);
+      if (job.id != id) continue;
+      if (!job.IsArray()) return ReportEnd(job);
+      return ReportArrayEnd(client, id);
     }
     cli::Err("No information available on job " + std::to_string(id) + "'s exit status.\n");
     return 1;

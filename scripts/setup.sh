@@ -7,11 +7,14 @@ cd "$(dirname "$0")/.."
 
 # Compiler, build tools and the five libraries (ZeroMQ + cppzmq, SQLite, nlohmann/json,
 # yaml-cpp, doctest); then Python 3 with NumPy, SciPy and scikit-image (plus tifffile
-# and imageio for TIFF/PNG) for the image-analysis examples (examples/imaging/), which
-# the demo runs and the tests check. The rest is the base system (bash, coreutils, ...).
+# and imageio for TIFF/PNG, matplotlib for the demo's plot) for the image-analysis
+# examples (examples/imaging/), which the demo runs and the tests check; Snakemake 7,
+# which the tests run against a local cluster as a real workflow client. The rest is
+# the base system (bash, coreutils, ...).
 packages=(g++ cmake pkg-config libzmq3-dev cppzmq-dev libsqlite3-dev nlohmann-json3-dev
           libyaml-cpp-dev doctest-dev
-          python3 python3-numpy python3-scipy python3-skimage python3-tifffile python3-imageio)
+          python3 python3-numpy python3-scipy python3-skimage python3-tifffile python3-imageio
+          python3-matplotlib snakemake)
 
 missing=()
 for pkg in "${packages[@]}"; do

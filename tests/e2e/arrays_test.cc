@@ -110,6 +110,15 @@ TEST_CASE("arrays_sweeps_and_dependencies") {
   CHECK(rerun.out.find("\n4,failed,1,") != std::string::npos);
   CHECK(rerun.out.find("\n1,") == std::string::npos);
 
+  // 3c. qsub -sync y on an array: one line per task, the first non-zero status.
+  RunResult sync = Run({"qsub", "-sync", "y", "-cwd", "-t", "1-2", "-b", "y", "sh", "-c",
+                        "exit $((SGE_TASK_ID * 3 - 3))"},
+                       env, work);
+  CHECK(sync.exit_code == 3);
+  const std::string sync_id = std::to_string(half_id + 2);
+  CHECK(sync.err == "Job " + sync_id + ".1 exited with exit code 0.\nJob " + sync_id +
+                        ".2 exited with exit code 3.\n");
+
   // 4. Dependencies: a failing job cancels its --after-ok dependant; -hold_jid waits.
   RunResult fails = Run({"qsub", "-terse", "-cwd", "-b", "y", "false"}, env, work);
   RunResult needs_ok = Run({"qsub", "-terse", "-cwd", "--after-ok", fails.out.substr(0, fails.out.size() - 1),
