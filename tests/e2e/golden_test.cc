@@ -22,12 +22,6 @@ using namespace corral::e2e;
 
 namespace {
 
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
 
 // Left-justified in `width` columns, cut to `width` (printf's %-W.Ws).
 std::string Left(const std::string& s, size_t width) {

@@ -53,6 +53,8 @@ RunResult Run(const std::vector<std::string>& argv, const std::map<std::string, 
 bool WaitUntil(const std::function<bool()>& done, int64_t timeout_ms);
 
 std::string ReadFile(const std::string& path);
+// `text` split at newlines (no trailing empty line).
+std::vector<std::string> Lines(const std::string& text);
 void WriteFile(const std::string& path, const std::string& text, int mode = 0644);
 
 // A free tcp port on 127.0.0.1 (bound and released), so that a restarted scheduler

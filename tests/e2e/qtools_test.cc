@@ -15,12 +15,6 @@ using namespace corral::e2e;
 
 namespace {
 
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
 
 std::vector<std::string> Words(const std::string& line) {
   std::vector<std::string> out;

@@ -25,13 +25,6 @@ constexpr const char* kSnakemake = "/usr/bin/snakemake";  // Debian's, run by /u
 // A bound on one Snakemake run (about 15 s here, idle): generous, for a loaded machine.
 constexpr int64_t kRunDeadlineMs = 120000;
 
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
 // The workflow of tests/e2e/data, copied into a fresh directory of the cluster's work dir.
 std::string NewRunDir(const TestCluster& cluster, const std::string& name) {
   const std::string dir = cluster.work() + "/" + name;
