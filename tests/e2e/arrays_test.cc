@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 #include "tests/e2e/harness.h"
@@ -137,4 +138,34 @@ TEST_CASE("arrays_sweeps_and_dependencies") {
   RunResult future = Run({"qsub", "-hold_jid", "999", "-b", "y", "true"}, env, work);
   CHECK(future.exit_code == 1);
   CHECK(future.err.find("job 999 does not exist yet") != std::string::npos);
+}
+
+TEST_CASE("scheduler_crash_with_running_array") {
+  // The scheduler is killed while tasks run and others wait: after the restart every task
+  // runs exactly once (the execds re-report their running tasks by job, task and attempt).
+  TestCluster cluster({.nodes = 2, .cores = 2, .heartbeat_ms = 200});
+  auto env = cluster.Env();
+  const std::string log = cluster.work() + "/runs.log";
+  RunResult sub = Run({"qsub", "-terse", "-cwd", "-t", "1-12", "-tc", "3", "-b", "y", "sh", "-c",
+                       "echo start $SGE_TASK_ID $CORRAL_ATTEMPT >> " + log + "; sleep 0.4"},
+                      env, cluster.work());
+  REQUIRE_MESSAGE(sub.exit_code == 0, sub.err);
+  const JobId id = std::stoll(sub.out);
+  REQUIRE(WaitUntil([&] { return Lines(ReadFile(log)).size() >= 4; }, 30000));
+  cluster.StopScheduler(SIGKILL);
+  cluster.StartScheduler();
+  std::vector<Job> done = cluster.WaitJobs({id}, 120000);
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].state == JobState::kCompleted);
+  std::map<std::string, int> starts;
+  for (const std::string& line : Lines(ReadFile(log))) ++starts[line];
+  CHECK(starts.size() == 12);
+  for (int t = 1; t <= 12; ++t) {
+    INFO("task " << t);
+    CHECK(starts["start " + std::to_string(t) + " 1"] == 1);  // once, first attempt
+  }
+  RunResult table = Run({"qresults", std::to_string(id), "--sql",
+                         "SELECT COUNT(*) AS ok FROM results WHERE state = 'completed'"},
+                        env);
+  CHECK(table.out == "ok\n12\n");
 }
