@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Simulator figures: corral-sim's time on the real KTH SP2 trace (28k jobs) and on a
 # synthetic trace of N jobs (default 1,000,000; bench/sim_synth.cc), and its accuracy
-# against the published results (/work/shared/traces/README.md). Each time is the best of
+# against the published results (../shared/traces/README.md beside the repository). Each time is the best of
 # three runs (wall and user CPU seconds, /usr/bin/time), trace parsing included.
 # Prints one "name value unit" line per figure.
 # Usage: bench/sim_bench.sh [BIN_DIR (default build/bin)] [N_SYNTH (default 1000000)]
-#        TRACES=/path/to/traces bench/sim_bench.sh   (default /work/shared/traces)
+#        TRACES=/path/to/traces bench/sim_bench.sh   (default ../shared/traces beside the repository)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-$PWD/build/bin}
 N=${2:-1000000}
-TRACES=${TRACES:-/work/shared/traces}
+TRACES=${TRACES:-$(cd "$(dirname "$0")/../.." && pwd)/shared/traces}
 KTH=$TRACES/KTH-SP2-1996-2.1-cln.swf
 LUBLIN=$TRACES/lublin_256.swf
 for f in "$BIN/corral-sim" "$BIN/corral-sim-synth" "$KTH" "$LUBLIN"; do
@@ -50,7 +50,7 @@ best synth_${N}_easy_8x16 "$SIM" --trace "$TMP/synth16.swf" --nodes 8 --cores-pe
   --planner easy --json --users 0
 echo "synth_${N}_easy_1x128_passes $(field "$TMP/synth_${N}_easy_1x128.out" "d['engine']['passes']") passes"
 
-echo "# accuracy (published figures: /work/shared/traces/README.md)"
+echo "# accuracy (published figures: $TRACES/README.md)"
 "$SIM" --trace "$KTH" --planner easy --warmup 1 --json > "$TMP/kth.json"
 echo "kth_easy_mean_wait $(field "$TMP/kth.json" "round(d['metrics']['mean_wait_s'] / 60, 1)") min (published 114.2)"
 echo "kth_easy_mean_bsld $(field "$TMP/kth.json" "round(d['metrics']['mean_bsld'], 1)") (published 89.9)"

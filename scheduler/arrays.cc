@@ -5,6 +5,14 @@
 
 namespace corral {
 
+Result<Job> MoveJob(const Job& job, JobEvent event) {
+  Result<JobState> next = Next(job.state, event);
+  if (!next) return std::unexpected(next.error());
+  Job moved = job;
+  moved.state = *next;
+  return moved;
+}
+
 void CountTask(TaskCounts& c, const Job& task, int sign) {
   switch (task.state) {
     case JobState::kRunning: c.running += sign; break;
@@ -18,22 +26,14 @@ void CountTask(TaskCounts& c, const Job& task, int sign) {
 
 namespace {
 
-Result<Job> MoveArray(const Job& job, JobEvent event) {
-  Result<JobState> next = Next(job.state, event);
-  if (!next) return std::unexpected(next.error());
-  Job moved = job;
-  moved.state = *next;
-  return moved;
-}
-
 // The array's next record given the counts of its tasks, or nullopt if unchanged.
 std::optional<Job> Settle(const Job& array, const TaskCounts& c, TimeMs now) {
   if (IsFinal(array.state)) return std::nullopt;
   Result<Job> moved = array;
   if (!array.pending.empty()) {
-    if (array.state == JobState::kRunning) moved = MoveArray(array, JobEvent::kRequeue);
+    if (array.state == JobState::kRunning) moved = MoveJob(array, JobEvent::kRequeue);
   } else if (c.running > 0) {
-    if (array.state == JobState::kQueued) moved = MoveArray(array, JobEvent::kStart);
+    if (array.state == JobState::kQueued) moved = MoveJob(array, JobEvent::kStart);
   } else {
     // Nothing pending, nothing running: the array has ended.
     JobEvent event = JobEvent::kExitOk;
@@ -54,7 +54,7 @@ std::optional<Job> Settle(const Job& array, const TaskCounts& c, TimeMs now) {
       event = JobEvent::kCancel;
       if (reason.empty()) reason = "its remaining tasks were deleted";
     }
-    moved = MoveArray(array, event);
+    moved = MoveJob(array, event);
     if (moved) {
       moved->end_time = now;
       moved->reason = reason;

@@ -9,6 +9,10 @@
 
 namespace corral {
 
+// A copy of `job` moved by `event`, or the state machine's refusal (job_state.h): the one
+// way the core changes a job's state.
+Result<Job> MoveJob(const Job& job, JobEvent event);
+
 // Adds (sign +1) or removes (-1) what one task record contributes to its array's counts.
 void CountTask(TaskCounts& counts, const Job& task, int sign);
 

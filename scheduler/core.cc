@@ -14,14 +14,7 @@
 namespace corral {
 namespace {
 
-// A copy of `job` moved by `event`, or the state machine's refusal.
-Result<Job> Move(const Job& job, JobEvent event) {
-  Result<JobState> next = Next(job.state, event);
-  if (!next) return std::unexpected(next.error());
-  Job moved = job;
-  moved.state = *next;
-  return moved;
-}
+Result<Job> Move(const Job& job, JobEvent event) { return MoveJob(job, event); }
 
 Message Err(Code code, std::string message) { return ErrorReply{code, std::move(message)}; }
 

@@ -1,5 +1,5 @@
 // The figures of a simulation, by the formulas the published results use
-// (/work/shared/traces/README.md, docs/simulator.md):
+// (../shared/traces/README.md, docs/simulator.md):
 //   wait         w = start - submit
 //   response     r = w + run
 //   bounded slowdown (tau = 10 s)   bsld = max((w + run) / max(run, tau), 1)

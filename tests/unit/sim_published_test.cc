@@ -1,8 +1,8 @@
-// corral-sim against the published results on the two real traces of /work/shared/traces
+// corral-sim against the published results on the two real traces in ../shared/traces
 // (README there): FCFS on Lublin-1 over RLScheduler's 10 windows, and EASY on the KTH SP2
 // log with the first 1% of terminated jobs left out (Tsafrir, Etsion & Feitelson 2007).
 // The traces live outside the repository: the directory is $CORRAL_TRACES, by default
-// /work/shared/traces, and each check is skipped (with a message) when its file is absent.
+// ../shared/traces (from the source tree), and each check is skipped (with a message) when its file is absent.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -20,7 +20,7 @@ namespace {
 
 std::string TracePath(const std::string& name) {
   const char* dir = std::getenv("CORRAL_TRACES");
-  return std::string(dir ? dir : "/work/shared/traces") + "/" + name;
+  return std::string(dir ? dir : CORRAL_SOURCE_DIR "/../shared/traces") + "/" + name;
 }
 
 // The trace's workload, or nullopt (and a message) when the file is not there.

@@ -158,7 +158,7 @@ TEST_CASE("sim textbook: a slice of the KTH SP2 log, against the textbook simula
 namespace {
 
 // The first 300 job lines of KTH-SP2-1996-2.1-cln.swf from the Parallel Workloads Archive
-// (/work/shared/traces/; spaces squeezed), so that the test needs no file.
+// (../shared/traces/; spaces squeezed), so that the test needs no file.
 const char* Kth300() {
   return "15 599850 192180 3477 4 -1 -1 4 53940 -1 1 12 12 -1 -1 -1 -1 -1\n"
          "16 600022 11940 2488 25 -1 -1 25 3600 -1 1 13 13 -1 -1 -1 -1 -1\n"
