@@ -28,8 +28,10 @@
 #include "execd/inventory.h"
 #include "execd/launcher.h"
 #include "temp_dir.h"
+#include "test_files.h"
 
 namespace corral {
+using corral::testing::ReadFile;
 using corral::testing::TempDir;
 
 namespace {
@@ -41,13 +43,6 @@ constexpr int64_t kDeadlineMs = 10000;  // far above what any of these jobs need
 // What the tests open, in this order: four GPUs and the control device, which no fence
 // touches.
 const std::vector<std::string> kProbed = {"nvidia0", "nvidia1", "nvidia2", "nvidia3", "nvidiactl"};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::vector<GpuDeviceNode> FourGpus() {
   return {{0, 195, 0}, {1, 195, 1}, {2, 195, 2}, {3, 195, 3}};

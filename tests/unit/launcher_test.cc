@@ -3,6 +3,7 @@
 // poll() timeout bounded by a deadline; no test sleeps. Shepherd-specific behaviour (exit
 // files, limits, recovery after a restart) is in shepherd_test.cc.
 #include "temp_dir.h"
+#include "test_files.h"
 #include "execd/launcher.h"
 
 #include <doctest/doctest.h>
@@ -22,6 +23,8 @@
 #include "execd/inventory.h"
 
 namespace corral {
+using corral::testing::PauseMs;
+using corral::testing::ReadFile;
 using corral::testing::TempDir;
 
 namespace {
@@ -29,15 +32,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int64_t kDeadlineMs = 5000;  // far above what any of these jobs needs
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void PauseMs(int ms) { poll(nullptr, 0, ms); }
 
 Job MakeJob(JobId id, int attempt, const std::string& name, const std::string& script,
             const std::string& cwd) {

@@ -15,10 +15,13 @@
 #include <string>
 
 #include "temp_dir.h"
+#include "test_files.h"
 #include "common/clock.h"
 #include "execd/launcher.h"
 
 namespace corral {
+using corral::testing::PauseMs;
+using corral::testing::ReadFile;
 using corral::testing::TempDir;
 
 namespace {
@@ -26,15 +29,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int64_t kDeadlineMs = 15000;  // far above what any of these jobs needs
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void PauseMs(int ms) { poll(nullptr, 0, ms); }
 
 bool ProcessDead(pid_t pid) {
   std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");

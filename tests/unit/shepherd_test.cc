@@ -19,11 +19,13 @@
 #include <vector>
 
 #include "temp_dir.h"
+#include "test_files.h"
 #include "common/clock.h"
 #include "execd/launcher.h"
 #include "execd/spool.h"
 
 namespace corral {
+using corral::testing::PauseMs;
 using corral::testing::TempDir;
 
 namespace {
@@ -38,8 +40,6 @@ class FixedClock final : public Clock {
   TimeMs Now() const override { return kNow; }
 };
 const FixedClock kClock;
-
-void PauseMs(int ms) { poll(nullptr, 0, ms); }
 
 bool WaitFor(const std::function<bool()>& done) {
   const int64_t deadline = MonotonicNowMs() + kDeadlineMs;
