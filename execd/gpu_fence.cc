@@ -3,6 +3,8 @@
 // removes it.
 #include "execd/gpu_fence.h"
 
+#include "execd/launcher.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -48,22 +50,6 @@ void ForEachPart(std::string_view text, char sep, F&& each) {
     if (end == std::string_view::npos) return;
     pos = end + 1;
   }
-}
-
-// The path of this process's cgroup in the v1 hierarchy whose controller list contains
-// `controller`, from the text of /proc/self/cgroup ("5:devices:/path").
-std::optional<std::string> OwnV1Cgroup(std::string_view proc_self_cgroup,
-                                       std::string_view controller) {
-  std::optional<std::string> found;
-  ForEachPart(proc_self_cgroup, '\n', [&](std::string_view line) {
-    const size_t a = line.find(':');
-    const size_t b = a == std::string_view::npos ? a : line.find(':', a + 1);
-    if (found || b == std::string_view::npos) return;
-    ForEachPart(line.substr(a + 1, b - a - 1), ',', [&](std::string_view name) {
-      if (name == controller) found = std::string(line.substr(b + 1));
-    });
-  });
-  return found;
 }
 
 // Whether some cgroup2 file system is mounted (a v2-only or hybrid machine).
@@ -221,7 +207,7 @@ GpuFencing DetectGpuFencing(const std::string& node, const std::string& dev_dir)
   if (geteuid() != 0) return environment_only("not root: cannot create devices cgroups");
   Result<std::string> self = ReadSmallFile("/proc/self/cgroup");
   if (!self) return environment_only(self.error().message());
-  const std::optional<std::string> own = OwnV1Cgroup(*self, "devices");
+  const std::optional<std::string> own = OwnCgroup(*self, "devices");
   if (!own) return environment_only("this process is in no devices cgroup");
   const std::string parent =
       *mount + (*own == "/" ? "" : *own) + "/corral/" + (node.empty() ? std::string("node") : node);

@@ -153,34 +153,6 @@ bool MakeDirs(const std::string& path) {
   return fs::is_directory(path, ec);
 }
 
-// The path of this process's cgroup in the hierarchy whose controller list contains
-// `controller` ("" = the v2 hierarchy, "0::/path"), from /proc/self/cgroup text.
-std::optional<std::string> OwnCgroup(std::string_view proc_self_cgroup, std::string_view controller) {
-  size_t pos = 0;
-  while (pos < proc_self_cgroup.size()) {
-    size_t end = proc_self_cgroup.find('\n', pos);
-    if (end == std::string_view::npos) end = proc_self_cgroup.size();
-    const std::string_view line = proc_self_cgroup.substr(pos, end - pos);
-    pos = end + 1;
-    const size_t a = line.find(':');
-    const size_t b = a == std::string_view::npos ? a : line.find(':', a + 1);
-    if (b == std::string_view::npos) continue;
-    const std::string_view list = line.substr(a + 1, b - a - 1);
-    const std::string_view path = line.substr(b + 1);
-    if (controller.empty()) {
-      if (line.substr(0, a) == "0" && list.empty()) return std::string(path);
-      continue;
-    }
-    size_t p = 0;
-    while (p <= list.size()) {
-      size_t q = list.find(',', p);
-      if (q == std::string_view::npos) q = list.size();
-      if (list.substr(p, q - p) == controller) return std::string(path);
-      p = q + 1;
-    }
-  }
-  return std::nullopt;
-}
 
 bool ListsWord(std::string_view text, std::string_view word) {
   size_t p = 0;
@@ -240,6 +212,33 @@ std::optional<MemoryEnforcement> TryCgroupV1(const std::string& self, const std:
   return std::nullopt;
 }
 }  // namespace
+
+std::optional<std::string> OwnCgroup(std::string_view proc_self_cgroup, std::string_view controller) {
+  size_t pos = 0;
+  while (pos < proc_self_cgroup.size()) {
+    size_t end = proc_self_cgroup.find('\n', pos);
+    if (end == std::string_view::npos) end = proc_self_cgroup.size();
+    const std::string_view line = proc_self_cgroup.substr(pos, end - pos);
+    pos = end + 1;
+    const size_t a = line.find(':');
+    const size_t b = a == std::string_view::npos ? a : line.find(':', a + 1);
+    if (b == std::string_view::npos) continue;
+    const std::string_view list = line.substr(a + 1, b - a - 1);
+    const std::string_view path = line.substr(b + 1);
+    if (controller.empty()) {
+      if (line.substr(0, a) == "0" && list.empty()) return std::string(path);
+      continue;
+    }
+    size_t p = 0;
+    while (p <= list.size()) {
+      size_t q = list.find(',', p);
+      if (q == std::string_view::npos) q = list.size();
+      if (list.substr(p, q - p) == controller) return std::string(path);
+      p = q + 1;
+    }
+  }
+  return std::nullopt;
+}
 
 std::string AttemptName(const AttemptKey& key) {
   const std::string task = key.task == 0 ? "" : std::to_string(key.task) + ".";

@@ -150,6 +150,11 @@ struct MemoryEnforcement {
   std::string description;    // for the log: "cgroup v1 memory controller at ..."
 };
 
+// The path of this process's cgroup in the hierarchy whose controller list contains
+// `controller` ("" = the v2 hierarchy, "0::/path"), from /proc/self/cgroup text; used for
+// the memory cgroups here and the devices cgroup of the GPU fence (gpu_fence.cc).
+std::optional<std::string> OwnCgroup(std::string_view proc_self_cgroup, std::string_view controller);
+
 // Finds the best mechanism that works here: `wanted` is "auto" (cgroup v2, else v1, else
 // sampling), "cgroup" (v2 or v1, else an error), "sample" or "none". For cgroups the parent
 // <mount>/<this process's own memory cgroup>/corral/<node> is created (root only). Touches
