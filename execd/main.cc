@@ -16,6 +16,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,6 +25,7 @@
 
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/curve.h"
 #include "common/protocol.h"
 #include "common/status.h"
 #include "common/units.h"
@@ -40,7 +42,8 @@ constexpr char kUsage[] = R"(NAME
 
 SYNOPSIS
     corral-execd [--config FILE] [--scheduler ENDPOINT] [--node NAME] [--spool DIR]
-                 [--cores N] [--memory SIZE] [--gpus LIST]
+                 [--cores N] [--memory SIZE] [--gpus LIST] [--allow-root-jobs]
+                 [--scheduler-key FILE --secret-key FILE]
     corral-execd --help
 
 DESCRIPTION
@@ -51,10 +54,9 @@ DESCRIPTION
 
     Each attempt runs under a shepherd of its own: a small copy of corral-execd in a new
     session that starts the job in its own process group (killed as a whole), as the
-    job's owner when corral-execd runs as root (otherwise as corral-execd's own user), in
-    the job's working directory, with stdout and stderr in NAME.oID / NAME.eID (or the
-    -o / -e paths given to qsub) and the Grid Engine environment (JOB_ID, NSLOTS, TMPDIR,
-    ...). The shepherd enforces a wall-clock limit (qsub -l h_rt) with SIGTERM to the
+    job's owner (see JOB OWNERS), in the job's working directory, with stdout and stderr
+    in NAME.oID / NAME.eID (or the -o / -e paths given to qsub) and the Grid Engine
+    environment (JOB_ID, NSLOTS, TMPDIR, ...). The shepherd enforces a wall-clock limit (qsub -l h_rt) with SIGTERM to the
     job's process group, then SIGKILL 5 s later, and records how the job ended in the
     spool.
 
@@ -101,10 +103,25 @@ MEMORY LIMITS
     when it is over (a process that leaves the group escapes this). Either way the
     job's exit records the reason "memory exceeded".
 
+JOB OWNERS
+    As root, corral-execd runs each job as its owner: the uid the scheduler identified
+    when the job was submitted, with the primary group it was submitted with and
+    the owner's supplementary groups from this node's group database; HOME, USER,
+    LOGNAME and SHELL come from this node's passwd entry. A job whose owner has no passwd
+    entry here fails at start. The working directory and the output files are opened
+    after the switch, with the owner's rights only. Jobs of root (uid 0) are refused
+    unless allow_root_jobs is set.
+    Not as root, corral-execd can run jobs only as its own user: it runs that user's jobs
+    and refuses every other (a one-user test cluster).
+    A refused job fails at once with the reason ("refused: ..."), which qstat -j ID
+    --json shows. The spool is the execd's: a job can read its own script, TMPDIR and
+    result files there, nothing else.
+
 OPTIONS
     --config FILE
         Read settings from the YAML file FILE (keys: scheduler, node, spool_dir, cores,
-        memory, gpus, kill_grace, features, consumables; unknown keys are an error). Options given on the command line
+        memory, gpus, kill_grace, features, consumables, allow_root_jobs, scheduler_key,
+        secret_key; unknown keys are an error). Options given on the command line
         override it.
 
     --scheduler ENDPOINT
@@ -149,8 +166,32 @@ OPTIONS
         --consumables scratch_gb=800. The scheduler never gives more than N to the jobs
         running here at once. Config key: consumables: {scratch_gb: 800}.
 
+    --allow-root-jobs
+        Run jobs submitted by root (uid 0), as root. Without it they are refused (see
+        JOB OWNERS). Config key: allow_root_jobs: true.
+
+    --scheduler-key FILE
+        The scheduler's CURVE public key (a file written by corral keygen). With
+        --secret-key, the connection to the scheduler is encrypted and both ends are
+        authenticated; see AUTHENTICATION. Config key: scheduler_key.
+
+    --secret-key FILE
+        This node's CURVE secret key file (NAME.secret from corral keygen). It must be
+        readable by its owner only (chmod 600): a key others can read is refused.
+        Config key: secret_key.
+
     --help
         Print this text and exit.
+
+AUTHENTICATION
+    With --scheduler-key and --secret-key (both or neither), corral-execd speaks CURVE
+    to the scheduler, which must list this node's public key (NAME.key, next to the
+    secret) in its node_keys_dir or node_keys under this node's name; the scheduler
+    takes messages for node NAME only from a connection holding NAME's key. The
+    endpoint is then one of the scheduler's node_endpoints. Whether the handshake
+    succeeded, or why the scheduler refused it, is logged. Without keys the connection
+    is in clear and the scheduler can tell nodes apart only by what they claim.
+    docs/security.md has the whole model.
 
 SIGNALS
     SIGTERM, SIGINT
@@ -169,6 +210,7 @@ EXAMPLE
 )";
 
 constexpr int kExitUsage = 2;
+constexpr char kMonitorEndpoint[] = "inproc://execd-monitor";
 // Without pidfds (Linux < 5.3), how often re-attached shepherds are checked.
 constexpr int64_t kRecoveredPollMs = 200;
 
@@ -191,16 +233,22 @@ std::vector<std::string_view> SplitComma(std::string_view text) {
 Result<ExecdConfig> ParseCommandLine(int argc, char** argv, bool& help) {
   struct Flags {
     std::optional<std::string> config, scheduler, node, spool, cores, memory, gpus, kill_grace,
-        features, consumables;
+        features, consumables, scheduler_key, secret_key;
+    bool allow_root_jobs = false;
   } flags;
   const std::pair<std::string_view, std::optional<std::string>*> known[] = {
       {"--config", &flags.config}, {"--scheduler", &flags.scheduler}, {"--node", &flags.node},
       {"--spool", &flags.spool},   {"--cores", &flags.cores},         {"--memory", &flags.memory},
       {"--gpus", &flags.gpus},     {"--kill-grace", &flags.kill_grace},
       {"--features", &flags.features}, {"--consumables", &flags.consumables},
+      {"--scheduler-key", &flags.scheduler_key}, {"--secret-key", &flags.secret_key},
   };
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
+    if (arg == "--allow-root-jobs") {  // a switch: takes no value
+      flags.allow_root_jobs = true;
+      continue;
+    }
     if (arg == "--help" || arg == "-h") {
       help = true;
       return ExecdConfig{};
@@ -258,6 +306,7 @@ Result<ExecdConfig> ParseCommandLine(int argc, char** argv, bool& help) {
     if (!ids) return Error(Code::kInvalidArgument, "--gpus: " + ids.error().message());
     config.gpus = *ids;
   }
+  if (flags.allow_root_jobs) config.allow_root_jobs = true;
   if (flags.kill_grace) {
     Result<int64_t> ms = ParseDurationMs(*flags.kill_grace);
     if (!ms || *ms <= 0) {
@@ -295,6 +344,13 @@ Result<ExecdConfig> ParseCommandLine(int argc, char** argv, bool& help) {
       config.consumables[name] = n;
     }
   }
+  if (flags.scheduler_key) config.scheduler_key = *flags.scheduler_key;
+  if (flags.secret_key) config.secret_key = *flags.secret_key;
+  if (config.scheduler_key.empty() != config.secret_key.empty()) {
+    return Error(Code::kInvalidArgument,
+                 "CURVE needs both the scheduler's public key and this node's secret key "
+                 "(--scheduler-key and --secret-key, or 'scheduler_key:' and 'secret_key:')");
+  }
   if (config.scheduler.empty()) {
     return Error(Code::kInvalidArgument, "no scheduler endpoint (--scheduler or 'scheduler:')");
   }
@@ -318,14 +374,22 @@ void LogLine(const std::string& node, const std::string& line) {
   std::fwrite(text.data(), 1, text.size(), stderr);
 }
 
+// This node's CURVE identity and the scheduler's public key (Z85).
+struct NodeCurve {
+  std::string scheduler_public;
+  CurveKeyPair own;
+};
+
 class Daemon {
  public:
   Daemon(const ExecdConfig& config, const NodeInventory& inventory, PosixLauncher& launcher,
-         int signal_fd)
+         int signal_fd, std::optional<NodeCurve> curve)
       : config_(config),
         launcher_(launcher),
         signal_fd_(signal_fd),
+        curve_(std::move(curve)),
         socket_(context_, zmq::socket_type::dealer),
+        monitor_(context_, zmq::socket_type::pair),
         agent_(
             AgentOptions{.node = config.node,
                          .total = inventory.total,
@@ -338,8 +402,32 @@ class Daemon {
 
   // Runs until SIGTERM/SIGINT, starting from what Recover found. Returns the exit code.
   int Run(const Recovery& recovered) {
-    socket_.set(zmq::sockopt::routing_id, "execd/" + config_.node);  // before connect
+    // With CURVE, a random suffix nobody else learns (it travels inside the encrypted
+    // handshake): another node's connection cannot take this routing id over, and with
+    // it the orders meant for this node (docs/security.md).
+    std::string routing_id = "execd/" + config_.node;
+    if (curve_) {
+      std::random_device random;
+      char suffix[33];
+      std::snprintf(suffix, sizeof suffix, "%08x%08x%08x%08x", random(), random(), random(),
+                    random());
+      routing_id += "/" + std::string(suffix);
+    }
+    socket_.set(zmq::sockopt::routing_id, routing_id);  // before connect
     socket_.set(zmq::sockopt::linger, 0);
+    if (curve_) {
+      socket_.set(zmq::sockopt::curve_serverkey, curve_->scheduler_public);
+      socket_.set(zmq::sockopt::curve_publickey, curve_->own.public_key);
+      socket_.set(zmq::sockopt::curve_secretkey, curve_->own.secret_key);
+    }
+    // Handshake outcomes (a refused key above all) reach the log through a monitor.
+    if (zmq_socket_monitor(static_cast<void*>(socket_), kMonitorEndpoint,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0) {
+      monitor_.set(zmq::sockopt::linger, 0);
+      monitor_.connect(kMonitorEndpoint);
+    }
     // Messages queue while the connection is down (up to the send high-water mark) and
     // go out on reconnect. Every one of them is idempotent for the scheduler, and without
     // queueing the first RegisterNode would be lost to the connect race, costing a retry.
@@ -350,7 +438,8 @@ class Daemon {
     bool stop = false;
     while (!stop) {
       std::vector<zmq::pollitem_t> items = {{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0},
-                                            {nullptr, signal_fd_, ZMQ_POLLIN, 0}};
+                                            {nullptr, signal_fd_, ZMQ_POLLIN, 0},
+                                            {static_cast<void*>(monitor_), 0, ZMQ_POLLIN, 0}};
       // Re-attached shepherds are not our children (no SIGCHLD): their pidfds say when
       // they end.
       for (int fd : launcher_.WatchFds()) items.push_back({nullptr, fd, ZMQ_POLLIN, 0});
@@ -360,7 +449,8 @@ class Daemon {
       zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait_ms));
       bool reap = poll_launcher;
       if (items[1].revents & ZMQ_POLLIN) ReadSignals(reap, stop);
-      for (size_t i = 2; i < items.size(); ++i) reap = reap || (items[i].revents & ZMQ_POLLIN);
+      if (items[2].revents & ZMQ_POLLIN) ReadMonitor();
+      for (size_t i = 3; i < items.size(); ++i) reap = reap || (items[i].revents & ZMQ_POLLIN);
       if (reap) {
         for (const AttemptEnd& end : launcher_.Reap()) Send(agent_.OnExit(end, clock_.Now()));
       }
@@ -384,6 +474,46 @@ class Daemon {
         Log(std::string("received ") + strsignal(static_cast<int>(info.ssi_signo)) +
             "; stopping (jobs keep running)");
         stop = true;
+      }
+    }
+  }
+
+  // Logs a handshake outcome when it differs from the last one: a refused execd retries
+  // every few hundred milliseconds, and one line says it all.
+  void ReadMonitor() {
+    for (;;) {
+      zmq::message_t head;
+      zmq::message_t endpoint;
+      if (!monitor_.recv(head, zmq::recv_flags::dontwait)) return;
+      if (head.more() && !monitor_.recv(endpoint, zmq::recv_flags::dontwait)) return;
+      if (head.size() < 6) continue;
+      uint16_t event = 0;
+      uint32_t value = 0;
+      std::memcpy(&event, head.data(), sizeof event);
+      std::memcpy(&value, static_cast<const char*>(head.data()) + 2, sizeof value);
+      std::string state;
+      if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        state = curve_ ? "CURVE handshake with the scheduler succeeded: its key is verified and "
+                         "the connection is encrypted"
+                       : "connected to the scheduler in clear (no CURVE keys: unauthenticated)";
+      } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        state = "the scheduler refused this node's CURVE key (ZAP status " + std::to_string(value) +
+                (curve_ ? "): its public key " + curve_->own.public_key +
+                              " must be in the scheduler's node_keys_dir as " + config_.node +
+                              ".key, or in its node_keys under " + config_.node
+                        : ")");
+      } else {
+        state = "handshake with the scheduler at " + endpoint.to_string() + " failed (" +
+                (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     ? "protocol error " + std::to_string(value)
+                     : std::string("no detail")) +
+                (curve_ ? "): is scheduler_key the scheduler's public key, and the endpoint one "
+                          "of its node_endpoints?"
+                        : "): does the scheduler expect CURVE there? (scheduler_key, secret_key)");
+      }
+      if (state != last_handshake_) {
+        Log(state);
+        last_handshake_ = state;
       }
     }
   }
@@ -422,15 +552,44 @@ class Daemon {
   const ExecdConfig& config_;
   PosixLauncher& launcher_;
   int signal_fd_;
+  std::optional<NodeCurve> curve_;
   SystemClock clock_;
   zmq::context_t context_;
   zmq::socket_t socket_;
+  zmq::socket_t monitor_;  // PAIR end of socket_'s monitor: handshake events
+  std::string last_handshake_;
   Agent agent_;
   bool send_ok_ = true;
 };
 
+// The CURVE keys named by the config, or nullopt when it names none (logged loudly).
+// Errors (a missing, malformed or world-readable key) stop the daemon before it starts.
+Result<std::optional<NodeCurve>> LoadCurve(const ExecdConfig& config) {
+  if (config.secret_key.empty()) {
+    LogLine(config.node,
+            "WARNING: no CURVE keys (scheduler_key, secret_key): the connection to the scheduler "
+            "is in clear and this node is not authenticated; see docs/security.md");
+    return std::optional<NodeCurve>();
+  }
+  if (!CurveAvailable()) {
+    return Error(Code::kFailedPrecondition, "secret_key is set but this libzmq lacks CURVE");
+  }
+  Result<CurveKeyPair> own = LoadSecretKeyFile(config.secret_key);
+  if (!own) return std::unexpected(own.error());
+  Result<std::string> scheduler = LoadPublicKeyFile(config.scheduler_key);
+  if (!scheduler) return std::unexpected(scheduler.error());
+  LogLine(config.node, "CURVE: this node's public key is " + own->public_key +
+                           "; the scheduler's is " + *scheduler + " (" + config.scheduler_key + ")");
+  return std::optional<NodeCurve>(NodeCurve{*scheduler, *own});
+}
+
 int RunExecd(const ExecdConfig& config) {
   EnsureStandardFds();
+  Result<std::optional<NodeCurve>> curve = LoadCurve(config);
+  if (!curve) {
+    Complain(curve.error().message());
+    return kExitUsage;
+  }
   // Before signals are blocked and ZeroMQ starts threads: this may run nvidia-smi.
   const char* path = std::getenv("PATH");
   const NodeInventory inventory = DetectInventory(config, path != nullptr ? path : "/usr/bin:/bin");
@@ -455,13 +614,19 @@ int RunExecd(const ExecdConfig& config) {
   LogLine(config.node, "memory limits: " + memory->description);
   GpuFencing gpus = DetectGpuFencing(config.node);
   LogLine(config.node, "GPU fencing: " + gpus.description);
+  LogLine(config.node, geteuid() != 0
+                           ? "jobs run as this execd's user (uid " + std::to_string(geteuid()) +
+                                 "); jobs of other users are refused"
+                           : std::string("jobs run as their owners; jobs of root are ") +
+                                 (config.allow_root_jobs ? "allowed" : "refused"));
   Result<std::unique_ptr<PosixLauncher>> launcher =
       PosixLauncher::Create({.spool_dir = config.spool_dir,
                              .host = JobHost{config.node, LocalHostName()},
                              .kill_grace_ms = config.kill_grace_ms,
                              .cpus = inventory.cpus,
                              .memory = *memory,
-                             .gpus = std::move(gpus)});
+                             .gpus = std::move(gpus),
+                             .allow_root_jobs = config.allow_root_jobs});
   if (!launcher) {
     Complain(launcher.error().message());
     return 1;
@@ -473,7 +638,7 @@ int RunExecd(const ExecdConfig& config) {
     return 1;
   }
   try {
-    Daemon daemon(config, inventory, **launcher, signal_fd);
+    Daemon daemon(config, inventory, **launcher, signal_fd, std::move(*curve));
     if (!recovered->running.empty() || !recovered->ended.empty()) {
       std::string running;
       for (const AttemptKey& key : recovered->running) running += " " + AttemptName(key);

@@ -26,6 +26,9 @@ class Client {
   // Connects a DEALER socket (linger 0, immediate) to `endpoint` (ipc://... or tcp://...).
   // Unavailable at once when an ipc:// socket file does not exist; otherwise ZeroMQ
   // connects in the background and an absent scheduler shows up in Call.
+  // Over tcp every request carries a MUNGE credential (docs/security.md) from munged at
+  // $CORRAL_MUNGE_SOCKET, or libmunge's default socket when that is unset; without munged
+  // the request goes without one, and the scheduler treats it as anonymous (read-only).
   static Result<Client> Connect(const std::string& endpoint);
   // Connect($CORRAL_SCHEDULER); InvalidArgument naming the fix when the variable is unset.
   static Result<Client> ConnectFromEnv();
@@ -58,6 +61,7 @@ class Client {
   Result<bool> Poll(short events, int64_t deadline);
 
   std::string endpoint_;
+  std::string munge_socket_;  // "" = libmunge's default; used for tcp endpoints only
   std::unique_ptr<zmq::socket_t> socket_;
   uint64_t next_tag_ = 1;
   bool transport_failed_ = false;

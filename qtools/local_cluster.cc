@@ -23,6 +23,7 @@
 
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/curve.h"
 #include "common/protocol.h"
 #include "common/transport.h"
 #include "common/units.h"
@@ -321,7 +322,7 @@ Status NoCluster(const LocalLayout& l) {
 
 // ---- configuration files -----------------------------------------------------------------
 
-std::string SchedulerYaml(const LocalLayout& l, int port, int64_t heartbeat_ms,
+std::string SchedulerYaml(const LocalLayout& l, int port, int node_port, int64_t heartbeat_ms,
                           int64_t node_timeout_ms) {
   std::string y;
   y += "# Written by `corral local up --dir " + l.dir + "`; read by\n";
@@ -331,6 +332,11 @@ std::string SchedulerYaml(const LocalLayout& l, int port, int64_t heartbeat_ms,
   y += "endpoints: [\"tcp://127.0.0.1:" + std::to_string(port) + "\", " +
        YamlQuote(l.ClientEndpoint()) + "]\n";
   y += "state_dir: " + YamlQuote(l.StateDir()) + "\n";
+  // Execds connect here, each with its own CURVE key (docs/security.md); tcp clients
+  // use the port above, with a MUNGE credential or read-only.
+  y += "node_endpoints: [\"tcp://127.0.0.1:" + std::to_string(node_port) + "\"]\n";
+  y += "curve_secret_key: " + YamlQuote(l.SchedulerSecretKey()) + "\n";
+  y += "node_keys_dir: " + YamlQuote(l.NodeKeysDir()) + "\n";
   y += "heartbeat_interval: " + SecondsText(heartbeat_ms) + "      # seconds\n";
   y += "node_timeout: " + SecondsText(node_timeout_ms) + "      # seconds\n";
   return y;
@@ -350,10 +356,44 @@ std::string ExecdYaml(const LocalLayout& l, int k, const ExecdConfig& c) {
     for (size_t i = 0; i < c.gpus->size(); ++i) y += (i ? ", " : "") + std::to_string((*c.gpus)[i]);
     y += "]\n";
   }
+  // The one user who runs a local cluster runs its jobs, root included.
+  if (c.allow_root_jobs) y += "allow_root_jobs: true\n";
+  if (!c.secret_key.empty()) {
+    y += "scheduler_key: " + YamlQuote(c.scheduler_key) + "\n";
+    y += "secret_key: " + YamlQuote(c.secret_key) + "\n";
+  }
   return y;
 }
 
-// The scheduler's tcp endpoint (the one execds use), once it has written its endpoints.
+// The scheduler's keypair in keys/, made once.
+Status EnsureSchedulerKeys(const LocalLayout& l) {
+  if (Exists(l.SchedulerSecretKey())) return OkStatus();
+  Result<CurveKeyPair> pair = GenerateCurveKeyPair();
+  if (!pair) return pair.error();
+  return WriteKeyPairFiles(l.KeyDir(), "scheduler", *pair);
+}
+
+// Node k's keypair in keys/ (made once) and its public key in keys/nodes/, where the
+// scheduler looks (it notices a new file there without a restart).
+Status EnsureNodeKeys(const LocalLayout& l, int k) {
+  const std::string name = LocalLayout::NodeName(k);
+  if (!Exists(l.NodeSecretKey(k))) {
+    Result<CurveKeyPair> pair = GenerateCurveKeyPair();
+    if (!pair) return pair.error();
+    if (Status s = WriteKeyPairFiles(l.KeyDir(), name, *pair); !s.ok()) return s;
+  }
+  Result<CurveKeyPair> pair = LoadSecretKeyFile(l.NodeSecretKey(k));
+  if (!pair) return pair.error();
+  const std::string allowed = l.NodeKeysDir() + "/" + name + ".key";
+  if (Result<std::string> listed = LoadPublicKeyFile(allowed); listed && *listed == pair->public_key) {
+    return OkStatus();
+  }
+  return WriteFileAtomic(allowed, "# CURVE public key of " + name +
+                                      " (Z85): the scheduler accepts this node with it.\n" +
+                                      pair->public_key + "\n");
+}
+
+// The scheduler's tcp client endpoint, once it has written its endpoints.
 std::optional<std::string> TcpEndpoint(const LocalLayout& l) {
   Result<std::vector<std::string>> endpoints = ReadEndpointsFile(l.EndpointsFile());
   if (!endpoints) return std::nullopt;
@@ -361,6 +401,17 @@ std::optional<std::string> TcpEndpoint(const LocalLayout& l) {
     if (e.rfind("tcp://", 0) == 0) return e;
   }
   return std::nullopt;
+}
+
+// Where execds connect: the node endpoint, or (a cluster made by an older corral, without
+// node endpoints) the tcp client endpoint.
+std::optional<std::string> ExecdEndpoint(const LocalLayout& l) {
+  if (Result<std::vector<std::string>> nodes = ReadEndpointsFile(l.NodeEndpointsFile())) {
+    for (const std::string& e : *nodes) {
+      if (e.rfind("tcp://", 0) == 0) return e;
+    }
+  }
+  return TcpEndpoint(l);
 }
 
 Result<NodesReply> QueryNodes(const LocalLayout& l, int64_t timeout_ms) {
@@ -425,18 +476,19 @@ Result<std::string> StartScheduler(const LocalUpOptions& o, const LocalLayout& l
   const Daemon d = SchedulerDaemon(l);
   if (std::optional<pid_t> pid = RunningPid(d)) {
     out << "corral: scheduler already running (pid " << *pid << ")\n";
-    if (std::optional<std::string> tcp = TcpEndpoint(l)) return *tcp;
+    if (std::optional<std::string> tcp = ExecdEndpoint(l)) return *tcp;
     return Error(Code::kFailedPrecondition,
                  "the scheduler (pid " + std::to_string(*pid) + ") runs but " + l.EndpointsFile() +
                      " has no tcp endpoint; stop it with corral local down --dir " + l.dir);
   }
   // A stale endpoints file would name the previous run's port.
   std::remove(l.EndpointsFile().c_str());
+  std::remove(l.NodeEndpointsFile().c_str());
   Result<pid_t> pid = Spawn(d, o.bin_dir, l.dir);
   if (!pid) return std::unexpected(pid.error());
   out << "corral: started scheduler (pid " << *pid << "), log " << d.log << "\n" << std::flush;
   while (true) {
-    if (std::optional<std::string> tcp = TcpEndpoint(l)) return *tcp;
+    if (std::optional<std::string> tcp = ExecdEndpoint(l)) return *tcp;
     std::string how;
     if (ChildExited(*pid, how)) return std::unexpected(DaemonDied(d, *pid, how, l.dir));
     if (MonotonicNowMs() >= deadline) {
@@ -451,7 +503,7 @@ Result<std::string> StartScheduler(const LocalUpOptions& o, const LocalLayout& l
 // Writes execd-nodeK.yaml if missing, or points it at `tcp` when the scheduler moved (its
 // config was edited to another port). Sets `moved` in that case.
 Status PrepareExecdConfig(const LocalUpOptions& o, const LocalLayout& l, int k,
-                          const std::string& tcp, bool& moved) {
+                          const std::string& tcp, bool secure, bool& moved) {
   moved = false;
   ExecdConfig c;
   if (Exists(l.ExecdConfig(k))) {
@@ -463,6 +515,14 @@ Status PrepareExecdConfig(const LocalUpOptions& o, const LocalLayout& l, int k,
   } else {
     c.node = LocalLayout::NodeName(k);
     c.spool_dir = l.SpoolDir(k);
+    if (secure) {
+      if (Status s = EnsureNodeKeys(l, k); !s.ok()) return s;
+      c.scheduler_key = l.SchedulerPublicKey();
+      c.secret_key = l.NodeSecretKey(k);
+    }
+    // A one-machine cluster is one user's: when that is root, its jobs are root's (the execd
+    // would otherwise refuse them). Without root the execd runs its own user's jobs only.
+    c.allow_root_jobs = true;
     c.cores = o.cpus;
     if (o.gpus) {
       c.gpus.emplace();
@@ -602,8 +662,18 @@ Status LocalUp(const LocalUpOptions& o, std::ostream& out) {
   if (!Exists(l.SchedulerConfig())) {
     Result<int> port = PickFreeLoopbackPort();
     if (!port) return port.error();
-    if (Status s =
-            WriteFileAtomic(l.SchedulerConfig(), SchedulerYaml(l, *port, heartbeat, timeout));
+    Result<int> node_port = PickFreeLoopbackPort();
+    if (!node_port) return node_port.error();
+    if (*node_port == *port) return Error(Code::kUnavailable, "could not pick two free ports; retry");
+    // Secure from the start: the scheduler's keys and an (empty) allow-list, which each
+    // node's public key joins as its config is written.
+    for (const std::string& d : {l.KeyDir(), l.NodeKeysDir()}) {
+      if (Status s = MakeDirs(d); !s.ok()) return s;
+    }
+    chmod(l.KeyDir().c_str(), 0700);
+    if (Status s = EnsureSchedulerKeys(l); !s.ok()) return s;
+    if (Status s = WriteFileAtomic(l.SchedulerConfig(),
+                                   SchedulerYaml(l, *port, *node_port, heartbeat, timeout));
         !s.ok()) {
       return s;
     }
@@ -616,6 +686,15 @@ Status LocalUp(const LocalUpOptions& o, std::ostream& out) {
            "only\n";
   }
 
+  Result<SchedulerConfig> scheduler_config = LoadSchedulerConfig(l.SchedulerConfig());
+  if (!scheduler_config) return scheduler_config.error();
+  const bool secure = !scheduler_config->curve_secret_key.empty();
+  if (!secure) {
+    out << "corral: note: " << l.SchedulerConfig()
+        << " names no CURVE key (an older corral wrote it): nodes are not authenticated. "
+           "To upgrade: corral local down, remove the *.yaml files of " << l.dir
+        << " and run up again (jobs and state are kept)\n";
+  }
   Result<std::string> tcp = StartScheduler(o, l, deadline, out);
   if (!tcp) return tcp.error();
 
@@ -625,7 +704,7 @@ Status LocalUp(const LocalUpOptions& o, std::ostream& out) {
     std::optional<pid_t> running = RunningPid(d);
     bool moved = false;
     if (Status s = MakeDirs(l.SpoolDir(k)); !s.ok()) return s;
-    if (Status s = PrepareExecdConfig(o, l, k, *tcp, moved); !s.ok()) return s;
+    if (Status s = PrepareExecdConfig(o, l, k, *tcp, secure, moved); !s.ok()) return s;
     if (running && moved) {
       // It talks to the old port and can never reach the new scheduler.
       out << "corral: " << d.label << " (pid " << *running
@@ -691,7 +770,7 @@ Status LocalStatus(const std::string& dir, std::ostream& out) {
     return Error(Code::kFailedPrecondition, "the scheduler is not running");
   }
   out << "  client endpoint  " << l.ClientEndpoint() << "\n";
-  if (std::optional<std::string> tcp = TcpEndpoint(l)) out << "  execd endpoint   " << *tcp << "\n";
+  if (std::optional<std::string> tcp = ExecdEndpoint(l)) out << "  execd endpoint   " << *tcp << "\n";
 
   Result<NodesReply> reply = QueryNodes(l, 3000);
   if (!reply) {

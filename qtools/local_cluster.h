@@ -21,6 +21,14 @@ struct LocalLayout {
   std::string ExecdConfig(int k) const { return dir + "/execd-" + NodeName(k) + ".yaml"; }
   std::string StateDir() const { return dir + "/state"; }
   std::string EndpointsFile() const { return StateDir() + "/endpoints"; }
+  std::string NodeEndpointsFile() const { return StateDir() + "/node_endpoints"; }
+  // CURVE keys (docs/security.md): the scheduler's pair and each node's in keys/, the
+  // nodes' public keys again in keys/nodes/, the scheduler's allow-list.
+  std::string KeyDir() const { return dir + "/keys"; }
+  std::string NodeKeysDir() const { return KeyDir() + "/nodes"; }
+  std::string SchedulerSecretKey() const { return KeyDir() + "/scheduler.secret"; }
+  std::string SchedulerPublicKey() const { return KeyDir() + "/scheduler.key"; }
+  std::string NodeSecretKey(int k) const { return KeyDir() + "/" + NodeName(k) + ".secret"; }
   std::string SpoolDir(int k) const { return dir + "/spool/" + NodeName(k); }
   std::string LogDir() const { return dir + "/log"; }
   std::string SchedulerLog() const { return LogDir() + "/scheduler.log"; }

@@ -32,6 +32,13 @@ options:
                     node_timeout: 30          # seconds of silence before a node is lost
                     max_batch: 4096           # messages per group commit
                     policy: /etc/corral/policy.yaml   # fair-share, limits, backfill
+                  who is who (docs/security.md):
+                    node_endpoints: ["tcp://0.0.0.0:6445"]   # execds connect here
+                    curve_secret_key: /etc/corral/scheduler.secret  # CURVE on (mode 0600)
+                    node_keys_dir: /etc/corral/nodes   # NAME.key: may speak for node NAME
+                    node_keys: {node1: "<Z85 public key>"}   # the same, inline
+                    tcp_client_auth: [munge, anonymous]   # tcp clients: MUNGE or read-only
+                    munge_socket: /run/munge/munge.socket.2
   --check-policy FILE
                   validate a policy file (policies/example-policy.yaml is annotated) and
                   exit: 0 and "FILE: valid" if it is, else 2 and
@@ -39,7 +46,11 @@ options:
   -h, --help      this text
 
 The endpoints actually bound (a tcp port "*" picks a free one) are written to
-STATE_DIR/endpoints.
+STATE_DIR/endpoints, the node endpoints to STATE_DIR/node_endpoints.
+
+Without curve_secret_key, execds are not authenticated (anyone who reaches a tcp
+endpoint can pose as a node) and a WARNING says so at start; corral keygen makes keys,
+corral local up sets all of it up by itself.
 
 exit status: 0 after SIGTERM/SIGINT, 1 on a runtime error, 2 on a usage or
 configuration error.

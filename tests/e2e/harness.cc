@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "common/clock.h"
+#include "common/curve.h"
 #include "common/transport.h"
 #include "execd/launcher.h"
 
@@ -231,24 +232,63 @@ TestCluster::TestCluster(ClusterOptions options) : options_(options) {
   std::filesystem::create_directories(work());
   port_ = FreePort();
   std::string extra;
-  if (!options_.netns.empty()) {
+  std::string security;
+  if (options_.curve) {
+    // Keys as corral local up makes them: a pair per daemon, the nodes' public keys in
+    // the scheduler's allow-list directory.
+    do node_port_ = FreePort();
+    while (node_port_ == port_);
+    std::filesystem::create_directories(key_dir() + "/nodes");
+    auto make = [&](const std::string& name) {
+      Result<CurveKeyPair> pair = GenerateCurveKeyPair();
+      REQUIRE_MESSAGE(pair.has_value(), (pair ? "" : pair.error().message()));
+      const Status s = WriteKeyPairFiles(key_dir(), name, *pair);
+      REQUIRE_MESSAGE(s.ok(), s.message());
+      return *pair;
+    };
+    make("scheduler");
+    for (int k = 1; k <= options_.nodes; ++k) {
+      const std::string node = "node" + std::to_string(k);
+      const CurveKeyPair pair = make(node);
+      WriteFile(key_dir() + "/nodes/" + node + ".key", pair.public_key + "\n");
+    }
+    std::string node_extra;
+    if (!options_.netns.empty()) {
+      node_extra = ", \"tcp://" + options_.netns_scheduler_ip + ":" + std::to_string(node_port_) + "\"";
+    }
+    security = "node_endpoints: [\"" + node_endpoint() + "\"" + node_extra + "]\n" +
+               "curve_secret_key: " + key_dir() + "/scheduler.secret\n" +
+               "node_keys_dir: " + key_dir() + "/nodes\n";
+  } else if (!options_.netns.empty()) {
     extra = "\"tcp://" + options_.netns_scheduler_ip + ":" + std::to_string(port_) + "\", ";
   }
   WriteFile(dir() + "/scheduler.yaml",
+            security +
             "endpoints: [\"tcp://127.0.0.1:" + std::to_string(port_) + "\", " + extra + "\"" +
                 ipc() + "\"]\n"
                 "state_dir: " + dir() + "/state\n"
                 "heartbeat_interval: " + std::to_string(options_.heartbeat_ms / 1000.0) + "\n"
                 "node_timeout: " + std::to_string(options_.node_timeout_ms / 1000.0) + "\n" +
                 options_.scheduler_yaml);
-  StartScheduler();
-  for (int k = 1; k <= options_.nodes; ++k) StartExecd(k);
-  WaitForNodes();
+  // A failed REQUIRE throws out of the constructor, and no destructor runs: stop what
+  // was started here, or its daemons outlive the test.
+  try {
+    StartScheduler();
+    for (int k = 1; k <= options_.nodes; ++k) StartExecd(k);
+    WaitForNodes();
+  } catch (...) {
+    StopAll();
+    throw;
+  }
 }
 
-TestCluster::~TestCluster() {
+TestCluster::~TestCluster() { StopAll(); }
+
+void TestCluster::StopAll() {
   for (auto& [k, pid] : execds_) Stop(pid);
+  execds_.clear();
   Stop(scheduler_);
+  scheduler_ = 0;
   // Stopped execds leave their jobs running (re-attached at a restart): end them too, so
   // that no test leaves processes behind.
   for (int k = 1; k <= options_.nodes; ++k) {
@@ -277,11 +317,20 @@ void TestCluster::StartExecd(int k) {
   if (in_netns) argv = {"/usr/sbin/ip", "netns", "exec", options_.netns};  // execs in place
   const std::string host = in_netns ? options_.netns_scheduler_ip : "127.0.0.1";
   for (const std::string& a :
-       {Bin("corral-execd"), std::string("--scheduler"), "tcp://" + host + ":" + std::to_string(port_),
+       {Bin("corral-execd"), std::string("--scheduler"),
+        "tcp://" + host + ":" + std::to_string(options_.curve ? node_port_ : port_),
         std::string("--node"), node, std::string("--spool"), dir() + "/spool-" + node,
         std::string("--cores"), std::to_string(options_.cores), std::string("--memory"),
         std::string("4G")}) {
     argv.push_back(a);
+  }
+  // The tests run as root and submit as root: a root execd refuses such jobs by default.
+  argv.push_back("--allow-root-jobs");
+  if (options_.curve) {
+    for (const std::string& a : {std::string("--scheduler-key"), scheduler_key(),
+                                 std::string("--secret-key"), node_secret_key(k)}) {
+      argv.push_back(a);
+    }
   }
   if (options_.gpus > 0) {
     argv.push_back("--gpus");

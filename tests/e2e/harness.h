@@ -74,6 +74,11 @@ struct ClusterOptions {
   std::string netns;
   int netns_node = 0;
   std::string netns_scheduler_ip;
+  // The secure configuration (docs/security.md), which every test runs unless it says
+  // otherwise: CURVE keys for the scheduler and each node (dir()/keys), execds on a node
+  // endpoint of their own, each allow-listed by its key. false: nodes connect in clear
+  // to the client tcp endpoint, identified by routing id alone.
+  bool curve = true;
 };
 
 class TestCluster {
@@ -99,6 +104,18 @@ class TestCluster {
   const std::string& dir() const { return dir_.path; }
   std::string work() const { return dir_.path + "/work"; }
   std::string ipc() const { return "ipc://" + dir_.path + "/s.sock"; }
+  // The tcp endpoint for clients, and the one execds connect to (the same without curve).
+  std::string tcp() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+  std::string node_endpoint() const {
+    return "tcp://127.0.0.1:" + std::to_string(options_.curve ? node_port_ : port_);
+  }
+  // Key files (with curve): KEYS/scheduler.{key,secret}, KEYS/node<k>.{key,secret}, and
+  // the allow-list KEYS/nodes/node<k>.key.
+  std::string key_dir() const { return dir_.path + "/keys"; }
+  std::string scheduler_key() const { return key_dir() + "/scheduler.key"; }
+  std::string node_secret_key(int k) const {
+    return key_dir() + "/node" + std::to_string(k) + ".secret";
+  }
   std::string Logs() const;  // tail of every daemon log, for failure messages
   pid_t scheduler_pid() const { return scheduler_; }
   pid_t execd_pid(int k) const { return execds_.at(k); }
@@ -106,7 +123,10 @@ class TestCluster {
  private:
   ClusterOptions options_;
   TempDir dir_;
+  void StopAll();  // every daemon started, by pid; jobs left in the spools
+
   int port_ = 0;
+  int node_port_ = 0;
   pid_t scheduler_ = 0;
   std::map<int, pid_t> execds_;
 };
