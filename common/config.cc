@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/curve.h"
 #include "common/units.h"
 
 namespace corral {
@@ -131,6 +132,60 @@ Setter NameListKey(std::vector<std::string>& out) {
   };
 }
 
+// A list of ZeroMQ endpoints: tcp:// ones, and ipc:// ones when `ipc` is allowed.
+Setter EndpointListKey(std::vector<std::string>& out, bool ipc) {
+  return [&out, ipc](const YAML::Node& v, const std::string& where) -> Status {
+    if (!v.IsSequence()) return Error(Code::kInvalidArgument, where + ": must be a list");
+    out.clear();
+    for (const auto& e : v) {
+      std::string s;
+      if (Status st = Scalar(e, where, s); !st.ok()) return st;
+      if (!s.starts_with("tcp://") && !(ipc && s.starts_with("ipc://"))) {
+        return Error(Code::kInvalidArgument, where + ": '" + s + "' must start with tcp://" +
+                                                 (ipc ? " or ipc://" : ""));
+      }
+      out.push_back(s);
+    }
+    return OkStatus();
+  };
+}
+
+// A list of user names (admins, operators).
+Setter UserListKey(std::set<std::string>& out) {
+  return [&out](const YAML::Node& v, const std::string& where) -> Status {
+    if (!v.IsSequence()) {
+      return Error(Code::kInvalidArgument, where + ": must be a list of user names, e.g. [alice, bob]");
+    }
+    out.clear();
+    for (const auto& e : v) {
+      std::string name;
+      if (Status s = Scalar(e, where, name); !s.ok()) return s;
+      if (name.empty() || name.size() > 256 ||
+          name.find_first_of(" \t\n\r:/,") != std::string::npos) {
+        return Error(Code::kInvalidArgument, where + ": '" + name + "' is not a user name");
+      }
+      out.insert(name);
+    }
+    return OkStatus();
+  };
+}
+
+// true or false.
+Setter BoolKey(bool& out) {
+  return [&out](const YAML::Node& v, const std::string& where) -> Status {
+    std::string text;
+    if (Status s = Scalar(v, where, text); !s.ok()) return s;
+    if (text == "true" || text == "yes") {
+      out = true;
+    } else if (text == "false" || text == "no") {
+      out = false;
+    } else {
+      return Error(Code::kInvalidArgument, where + ": '" + text + "' must be true or false");
+    }
+    return OkStatus();
+  };
+}
+
 // A mapping of consumable names to non-negative counts.
 Setter CountsKey(std::map<std::string, int64_t>& out) {
   return [&out](const YAML::Node& v, const std::string& where) -> Status {
@@ -180,21 +235,7 @@ Result<Config> LoadFile(const std::string& path, Parse parse) {
 Result<SchedulerConfig> ParseSchedulerConfig(const std::string& yaml, const std::string& origin) {
   SchedulerConfig c;
   std::map<std::string, Setter> keys = {
-      {"endpoints",
-       [&c](const YAML::Node& v, const std::string& where) -> Status {
-         if (!v.IsSequence()) return Error(Code::kInvalidArgument, where + ": must be a list");
-         c.endpoints.clear();
-         for (const auto& e : v) {
-           std::string s;
-           if (Status st = Scalar(e, where, s); !st.ok()) return st;
-           if (s.rfind("tcp://", 0) != 0 && s.rfind("ipc://", 0) != 0) {
-             return Error(Code::kInvalidArgument,
-                          where + ": '" + s + "' must start with tcp:// or ipc://");
-           }
-           c.endpoints.push_back(s);
-         }
-         return OkStatus();
-       }},
+      {"endpoints", EndpointListKey(c.endpoints, true)},
       {"state_dir", StringKey(c.state_dir)},
       {"heartbeat_interval", DurationMsKey(c.heartbeat_interval_ms)},
       {"node_timeout", DurationMsKey(c.node_timeout_ms)},
@@ -214,10 +255,70 @@ Result<SchedulerConfig> ParseSchedulerConfig(const std::string& yaml, const std:
          return PositiveInt(v, where, c.oversubscribe);
        }},
       {"policy", StringKey(c.policy)},
+      {"admins", UserListKey(c.admins)},
+      {"operators", UserListKey(c.operators)},
+      {"private_jobs", BoolKey(c.private_jobs)},
+      {"event_endpoints", EndpointListKey(c.event_endpoints, true)},
+      {"event_retention", DurationMsKey(c.event_retention_ms)},
+      // Who is who (docs/security.md).
+      {"node_endpoints", EndpointListKey(c.node_endpoints, false)},
+      {"curve_secret_key", StringKey(c.curve_secret_key)},
+      {"node_keys_dir", StringKey(c.node_keys_dir)},
+      {"node_keys",
+       [&c](const YAML::Node& v, const std::string& where) -> Status {
+         if (!v.IsMap()) {
+           return Error(Code::kInvalidArgument, where + ": must be a mapping of node names to "
+                                                        "public keys, e.g. {node1: \"<40 chars>\"}");
+         }
+         c.node_keys.clear();
+         for (const auto& kv : v) {
+           std::string name, key;
+           if (Status st = Scalar(kv.first, where, name); !st.ok()) return st;
+           if (Status st = Scalar(kv.second, where + "." + name, key); !st.ok()) return st;
+           if (!ValidKeyName(name)) {
+             return Error(Code::kInvalidArgument, where + ": '" + name + "' is not a node name");
+           }
+           if (!ValidZ85Key(key)) {
+             return Error(Code::kInvalidArgument,
+                          where + "." + name + ": not a CURVE public key (40 Z85 characters)");
+           }
+           c.node_keys[name] = key;
+         }
+         return OkStatus();
+       }},
+      {"tcp_client_auth",
+       [&c](const YAML::Node& v, const std::string& where) -> Status {
+         if (!v.IsSequence()) {
+           return Error(Code::kInvalidArgument, where + ": must be a list of munge, anonymous");
+         }
+         c.tcp_client_auth.clear();
+         for (const auto& e : v) {
+           std::string m;
+           if (Status st = Scalar(e, where, m); !st.ok()) return st;
+           if (m != "munge" && m != "anonymous") {
+             return Error(Code::kInvalidArgument,
+                          where + ": '" + m + "' is not a method (munge, anonymous)");
+           }
+           if (std::find(c.tcp_client_auth.begin(), c.tcp_client_auth.end(), m) ==
+               c.tcp_client_auth.end()) {
+             c.tcp_client_auth.push_back(m);
+           }
+         }
+         return OkStatus();
+       }},
+      {"munge_socket", StringKey(c.munge_socket)},
   };
   if (Status s = ApplyKeys(yaml, origin, keys); !s.ok()) return std::unexpected(s);
   if (c.state_dir.empty()) return Error(Code::kInvalidArgument, origin + ": state_dir is required");
   if (c.endpoints.empty()) return Error(Code::kInvalidArgument, origin + ": endpoints is required");
+  if (!c.curve_secret_key.empty() && c.node_endpoints.empty()) {
+    return Error(Code::kInvalidArgument,
+                 origin + ": curve_secret_key needs node_endpoints (where execds connect)");
+  }
+  if (c.curve_secret_key.empty() && (!c.node_keys.empty() || !c.node_keys_dir.empty())) {
+    return Error(Code::kInvalidArgument,
+                 origin + ": node_keys and node_keys_dir need curve_secret_key");
+  }
   if (c.node_timeout_ms <= c.heartbeat_interval_ms) {
     return Error(Code::kInvalidArgument,
                  origin + ": node_timeout must be longer than heartbeat_interval");
@@ -231,9 +332,17 @@ Result<ExecdConfig> ParseExecdConfig(const std::string& yaml, const std::string&
       {"scheduler", StringKey(c.scheduler)},
       {"node", StringKey(c.node)},
       {"spool_dir", StringKey(c.spool_dir)},
+      {"scheduler_key", StringKey(c.scheduler_key)},
+      {"secret_key", StringKey(c.secret_key)},
       {"kill_grace", DurationMsKey(c.kill_grace_ms)},
       {"features", NameListKey(c.features)},
       {"consumables", CountsKey(c.consumables)},
+      {"allow_root_jobs",
+       [&c](const YAML::Node& v, const std::string& where) -> Status {
+         if (!v.IsScalar()) return Error(Code::kInvalidArgument, where + ": must be true or false");
+         c.allow_root_jobs = v.as<bool>();  // "maybe" throws: caught as a wrong type
+         return OkStatus();
+       }},
       {"cores",
        [&c](const YAML::Node& v, const std::string& where) {
          int n = 0;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,28 @@ struct SchedulerConfig {
   int64_t default_mem_per_core_mb = 0; // memory of jobs that request none, per core; 0 = none
   int oversubscribe = 1;               // jobs that may share one core (1 = never shared)
   std::string policy;                  // policy file (policies/README.md); "" = FCFS
+  // Who may do what (root is always an admin). Admins may act on any job and run admin
+  // commands (qconf -reload, qmod -d/-e); operators may manage nodes and any job but not
+  // the policy. Everyone else acts on their own jobs only.
+  std::set<std::string> admins;
+  std::set<std::string> operators;
+  bool private_jobs = false;  // true: users see only their own jobs in qstat/qacct
+  // corral events: where job and node events are published (ZeroMQ PUB); empty =
+  // ipc://STATE_DIR/events.sock. Events are kept in SQLite this long for resuming.
+  std::vector<std::string> event_endpoints;
+  int64_t event_retention_ms = 24 * 3600 * 1000;
+  // Who is who (docs/security.md). Execds connect to `node_endpoints` (tcp://), encrypted
+  // and authenticated with CURVE when `curve_secret_key` is set: only a key listed in
+  // `node_keys` (name -> Z85 public key) or as NAME.key in `node_keys_dir` may speak for
+  // node NAME. Without a key, nodes are identified by routing id alone (a loud warning).
+  std::vector<std::string> node_endpoints;
+  std::string curve_secret_key;                     // file with the scheduler's secret key
+  std::map<std::string, std::string> node_keys;     // node name -> Z85 public key
+  std::string node_keys_dir;                        // NAME.key public key files
+  // How clients on tcp endpoints may prove who they are: "munge" (a MUNGE credential per
+  // request) and/or "anonymous" (no credential: read-only). Empty: tcp clients refused.
+  std::vector<std::string> tcp_client_auth = {"munge", "anonymous"};
+  std::string munge_socket;  // munged's socket; "" = libmunge's default
 };
 
 struct ExecdConfig {
@@ -43,6 +66,13 @@ struct ExecdConfig {
   int64_t kill_grace_ms = 5000;  // past h_rt: SIGTERM, then SIGKILL this much later
   std::vector<std::string> features;             // e.g. {"avx512", "bigmem"}
   std::map<std::string, int64_t> consumables;    // node-local, e.g. {"scratch_gb": 800}
+  // As root: whether jobs of uid 0 run (as root). Off by default: a job runs as its owner,
+  // and root's jobs would run with every right on the node.
+  bool allow_root_jobs = false;
+  // CURVE (docs/security.md): both set, or neither (then the connection is in clear and
+  // the node is not authenticated).
+  std::string scheduler_key;  // file with the scheduler's public key
+  std::string secret_key;     // file with this node's secret key (mode 0600)
 };
 
 // True for a name usable as a feature or consumable: a letter, then letters, digits,

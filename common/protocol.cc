@@ -44,6 +44,7 @@ json SpecJson(const JobSpec& s, bool with_script) {
             {"other_resources", s.other_resources},
             {"rerunnable", s.rerunnable},
             {"max_attempts", s.max_attempts},
+            {"priority", s.priority},
             {"features", s.features},
             {"array", s.array ? json{{"first", s.array->first}, {"last", s.array->last},
                                      {"step", s.array->step}}
@@ -178,6 +179,74 @@ json Body(const NodesReply& m) {
 }
 json Body(const NodeAdminRequest& m) { return {{"node", m.node}, {"enable", m.enable}}; }
 json Body(const ResubmitRequest& m) { return {{"id", m.id}, {"failed_only", m.failed_only}}; }
+json Body(const PriorityRequest& m) { return {{"user", m.user}}; }
+json Body(const PriorityReply& m) {
+  json a = json::array();
+  for (const JobPriority& p : m.jobs) {
+    a.push_back({{"id", p.id},
+                 {"task", p.task == 0 ? json(nullptr) : json(p.task)},
+                 {"owner", p.owner},
+                 {"name", p.name},
+                 {"rank", p.rank},
+                 {"priority", p.priority},
+                 {"factors", {{"fairshare", p.fairshare},
+                              {"age", p.age},
+                              {"job_size", p.job_size},
+                              {"user", p.user},
+                              {"queue", p.queue}}},
+                 {"explanation", p.explanation}});
+  }
+  return {{"policy", m.policy}, {"ranked_at", TimeJson(m.ranked_at)}, {"jobs", a}};
+}
+json Body(const ShareRequest&) { return json::object(); }
+// A Fair Tree level: +infinity (nothing used yet) travels as null.
+json Level(double x) { return std::isinf(x) ? json(nullptr) : json(x); }
+json Body(const ShareReply& m) {
+  json a = json::array();
+  for (const ShareRow& s : m.rows) {
+    a.push_back({{"group", s.group},           {"user", s.user},
+                 {"shares", s.shares},         {"usage", s.usage},
+                 {"group_share", s.group_share}, {"group_usage", s.group_usage},
+                 {"group_level", Level(s.group_level)}, {"user_share", s.user_share},
+                 {"user_usage", s.user_usage}, {"user_level", Level(s.user_level)},
+                 {"rank", s.rank},             {"user_count", s.user_count},
+                 {"factor", s.factor},         {"explanation", s.explanation}});
+  }
+  return {{"policy", m.policy}, {"half_life_s", m.half_life_s}, {"rows", a}};
+}
+json Body(const ReloadRequest&) { return json::object(); }
+json Body(const ReloadReply& m) { return {{"policy", m.policy}, {"summary", m.summary}}; }
+json Body(const AuditRequest& m) { return {{"limit", m.limit}}; }
+json Body(const AuditReply& m) {
+  json a = json::array();
+  for (const AuditEntry& e : m.entries) {
+    a.push_back({{"time", TimeJson(e.time)}, {"user", e.user}, {"action", e.action},
+                 {"detail", e.detail}});
+  }
+  return {{"entries", a}};
+}
+json EventJson(const Event& e) {
+  json j = {{"seq", e.seq}, {"time", TimeJson(e.time)}, {"kind", e.kind}};
+  if (e.kind == "job") {
+    j["job"] = e.job;
+    j["task"] = e.task == 0 ? json(nullptr) : json(e.task);
+    j["attempt"] = e.attempt;
+    j["owner"] = e.owner;
+    j["name"] = e.name;
+  }
+  j["node"] = e.node.empty() ? json(nullptr) : json(e.node);
+  j["from"] = e.from.empty() ? json(nullptr) : json(e.from);
+  j["to"] = e.to;
+  j["reason"] = e.reason;
+  j["exit_code"] = e.exit_code ? json(*e.exit_code) : json(nullptr);
+  return j;
+}
+json Body(const EventsRequest& m) { return {{"after", m.after}, {"limit", m.limit}}; }
+json Body(const EventsReply& m) {
+  json a = json::array();
+  for (const Event& e : m.events) a.push_back(EventJson(e));
+  return {{"events", a}, {"first_kept", m.first_kept}, {"last", m.last}, {"publish", m.publish}};
+}
 json Body(const ErrorReply& m) { return {{"code", CodeName(m.code)}, {"message", m.message}}; }
 json Body(const RegisterNode& m) {
   return {{"node", m.node},
@@ -418,6 +487,36 @@ class Reader {
   std::string error_;
 };
 
+// Arrays and objects may nest this deep in a message (the deepest real one, a job in a
+// reply, is 6). Parsing is iterative, but dumping and copying a json value recurse once
+// per level: a job's `params` nesting a million objects crashed the scheduler (stack
+// overflow in dump; tests/e2e/hostile_db_test.cc).
+constexpr int kMaxNesting = 64;
+
+// True when the JSON text nests arrays/objects deeper than kMaxNesting (strings skipped;
+// exact for valid JSON, and invalid JSON is refused anyway).
+bool NestsTooDeep(std::string_view text) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxNesting) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 void ReadResources(Reader& r, Resources& out) {
   r.Int64("cores", out.cores, true, 0, 1 << 20);
   r.Int64("mem_mb", out.mem_mb, true, 0, int64_t{1} << 40);
@@ -444,10 +543,14 @@ void ReadSpec(Reader& r, JobSpec& s, bool with_script) {
   r.StringMap("other_resources", s.other_resources, false);
   r.Bool("rerunnable", s.rerunnable, false);
   r.Int64("max_attempts", s.max_attempts, false, 0, 1000);
+  r.Int64("priority", s.priority, false, -1023, 1024);
   r.Strings("features", s.features, false);
   r.Range("array", s.array);
   r.Int64("max_running_tasks", s.max_running_tasks, false, 0, 1 << 30);
   if (with_script) r.Strings("sweep", s.sweep, false);
+  for (const std::string& point : s.sweep) {  // the execd parses each point as JSON
+    if (NestsTooDeep(point)) r.Fail("spec.sweep", "has a point nested deeper than 64 levels");
+  }
   r.Ids("after_any", s.after_any, false);
   r.Ids("after_ok", s.after_ok, false);
   r.Ids("after_notok", s.after_notok, false);
@@ -614,6 +717,104 @@ void ReadBody(Reader& r, NodeAdminRequest& m) {
   r.Bool("enable", m.enable);
   if (r.ok() && m.node.empty()) r.Fail("node", "must not be empty");
 }
+void ReadBody(Reader& r, PriorityRequest& m) { r.Str("user", m.user, false); }
+void ReadBody(Reader& r, PriorityReply& m) {
+  r.Str("policy", m.policy);
+  r.Seconds("ranked_at", m.ranked_at);
+  r.Array("jobs", [&](Reader& rj) {
+    JobPriority p;
+    rj.Int64("id", p.id, true, 1);
+    rj.Int64("task", p.task, false, 0, kMaxTaskId);
+    rj.Str("owner", p.owner);
+    rj.Str("name", p.name);
+    rj.Int64("rank", p.rank, true, 1);
+    rj.Number("priority", p.priority);
+    rj.Object("factors", [&](Reader& rf) {
+      rf.Number("fairshare", p.fairshare);
+      rf.Number("age", p.age);
+      rf.Number("job_size", p.job_size);
+      rf.Number("user", p.user);
+      rf.Number("queue", p.queue);
+    });
+    rj.Str("explanation", p.explanation, false);
+    m.jobs.push_back(std::move(p));
+  });
+}
+void ReadBody(Reader&, ShareRequest&) {}
+void ReadBody(Reader& r, ShareReply& m) {
+  r.Str("policy", m.policy);
+  r.Int64("half_life_s", m.half_life_s, true, 0);
+  r.Array("rows", [&](Reader& rs) {
+    ShareRow s;
+    rs.Str("group", s.group);
+    rs.Str("user", s.user);
+    rs.Number("shares", s.shares);
+    rs.Number("usage", s.usage);
+    rs.Number("group_share", s.group_share);
+    rs.Number("group_usage", s.group_usage);
+    s.group_level = std::numeric_limits<double>::infinity();
+    rs.Number("group_level", s.group_level);
+    rs.Number("user_share", s.user_share);
+    rs.Number("user_usage", s.user_usage);
+    s.user_level = std::numeric_limits<double>::infinity();
+    rs.Number("user_level", s.user_level);
+    rs.Int64("rank", s.rank, true, 0);
+    rs.Int64("user_count", s.user_count, true, 0);
+    rs.Number("factor", s.factor);
+    rs.Str("explanation", s.explanation, false);
+    m.rows.push_back(std::move(s));
+  });
+}
+void ReadBody(Reader&, ReloadRequest&) {}
+void ReadBody(Reader& r, ReloadReply& m) {
+  r.Str("policy", m.policy);
+  r.Str("summary", m.summary);
+}
+void ReadBody(Reader& r, AuditRequest& m) { r.Int64("limit", m.limit, false, 1, 100000); }
+void ReadBody(Reader& r, AuditReply& m) {
+  r.Array("entries", [&](Reader& re) {
+    AuditEntry e;
+    re.Seconds("time", e.time);
+    re.Str("user", e.user);
+    re.Str("action", e.action);
+    re.Str("detail", e.detail);
+    m.entries.push_back(std::move(e));
+  });
+}
+void ReadEvent(Reader& r, Event& e) {
+  r.Int64("seq", e.seq, true, 1);
+  r.Seconds("time", e.time);
+  r.Str("kind", e.kind);
+  if (r.ok() && e.kind != "job" && e.kind != "node") r.Fail("kind", "must be \"job\" or \"node\"");
+  r.Int64("job", e.job, false, 0);
+  r.Int64("task", e.task, false, 0, kMaxTaskId);
+  r.Int64("attempt", e.attempt, false, 0, 1 << 30);
+  r.Str("owner", e.owner, false);
+  r.Str("name", e.name, false);
+  r.Str("node", e.node, false);
+  r.Str("from", e.from, false);
+  r.Str("to", e.to);
+  r.Str("reason", e.reason, false);
+  if (r.Get("exit_code", false) != nullptr) {
+    int code = 0;
+    r.Int64("exit_code", code, true, -1, 1 << 16);
+    e.exit_code = code;
+  }
+}
+void ReadBody(Reader& r, EventsRequest& m) {
+  r.Int64("after", m.after, false, 0);
+  r.Int64("limit", m.limit, false, 1, 100000);
+}
+void ReadBody(Reader& r, EventsReply& m) {
+  r.Array("events", [&](Reader& re) {
+    Event e;
+    ReadEvent(re, e);
+    m.events.push_back(std::move(e));
+  });
+  r.Int64("first_kept", m.first_kept, true, 0);
+  r.Int64("last", m.last, true, 0);
+  r.Str("publish", m.publish);
+}
 void ReadBody(Reader& r, ErrorReply& m) {
   std::string code;
   r.Str("code", code);
@@ -706,6 +907,10 @@ Result<Envelope> Decode(std::string_view bytes) {
                                              " bytes exceeds the limit of " +
                                              std::to_string(kMaxMessageBytes));
   }
+  if (NestsTooDeep(bytes)) {
+    return Error(Code::kInvalidArgument, "message nests arrays or objects deeper than " +
+                                             std::to_string(kMaxNesting) + " levels");
+  }
   json j = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Error(Code::kInvalidArgument, "message is not valid JSON");
   if (!j.is_object()) return Error(Code::kInvalidArgument, "message must be a JSON object");
@@ -716,6 +921,7 @@ Result<Envelope> Decode(std::string_view bytes) {
   r.Int64("v", version, true, 0, 1 << 20);
   r.Str("type", type);
   r.Str("req", env.req, false);
+  r.Str("cred", env.cred, false);
   if (!r.ok()) return Error(Code::kInvalidArgument, r.error());
   if (version != kProtocolVersion) {
     return Error(Code::kInvalidArgument, "protocol version " + std::to_string(version) +
@@ -728,11 +934,27 @@ Result<Envelope> Decode(std::string_view bytes) {
   return env;
 }
 
+std::string EncodeEvent(const Event& event) {
+  return EventJson(event).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<Event> DecodeEvent(std::string_view bytes) {
+  if (bytes.size() > kMaxMessageBytes) return Error(Code::kInvalidArgument, "event is too large");
+  json j = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Error(Code::kInvalidArgument, "event is not valid JSON");
+  Reader r(j, "");
+  Event e;
+  if (r.ok()) ReadEvent(r, e);
+  if (!r.ok()) return Error(Code::kInvalidArgument, "event: " + r.error());
+  return e;
+}
+
 std::string EncodeJobRecord(const Job& job) {
   return RecordJson(job).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Result<Job> DecodeJobRecord(std::string_view bytes) {
+  if (NestsTooDeep(bytes)) return Error(Code::kInvalidArgument, "job record nests too deep");
   json j = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Error(Code::kInvalidArgument, "job record is not valid JSON");
   Reader r(j, "");

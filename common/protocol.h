@@ -118,6 +118,115 @@ struct ResubmitRequest {
   bool failed_only = false;
 };
 
+// qstat -pri: each pending job's priority and its factors, as the last scheduling pass
+// ranked them (an array: its next task). Under no policy, the list is empty and `policy`
+// says "none (first come, first served)".
+struct PriorityRequest {
+  static constexpr std::string_view kType = "priorities";
+  std::string user;  // "" = every user's jobs
+};
+struct JobPriority {
+  JobId id = 0;
+  TaskId task = 0;  // the array task that was ranked; 0 for a plain job
+  std::string owner;
+  std::string name;
+  int rank = 0;  // 1 = considered first
+  double priority = 0;
+  // Each factor normalized to [0, 1], before weighting (policies/priority.h).
+  double fairshare = 0, age = 0, job_size = 0, user = 0, queue = 0;
+  std::string explanation;  // "priority 530.0 = fairshare 1000 x 0.50 + ..."
+  bool operator==(const JobPriority&) const = default;
+};
+struct PriorityReply {
+  static constexpr std::string_view kType = "priority_list";
+  std::string policy;  // the policy file in force
+  TimeMs ranked_at = 0;  // when the pass that ranked them ran
+  std::vector<JobPriority> jobs;  // in rank order
+};
+
+// qshare: the share tree with decayed usage (running jobs included) and fair-share factors.
+struct ShareRequest {
+  static constexpr std::string_view kType = "shares";
+};
+struct ShareRow {
+  std::string group, user;
+  double shares = 0;  // the user's raw shares in its group
+  double usage = 0;   // decayed usage now, core-seconds
+  // Fair Tree's numbers (policies/fairshare.h); a level is +infinity when nothing was used.
+  double group_share = 0, group_usage = 0, group_level = 0;
+  double user_share = 0, user_usage = 0, user_level = 0;
+  int rank = 0, user_count = 0;
+  double factor = 0;
+  std::string explanation;  // the row in words
+  bool operator==(const ShareRow&) const = default;
+};
+struct ShareReply {
+  static constexpr std::string_view kType = "share_tree";
+  std::string policy;        // the policy file in force; "" = none
+  int64_t half_life_s = 0;
+  std::vector<ShareRow> rows;  // best served first
+};
+
+// qconf -reload: re-read the policy file now (as SIGHUP does). Admins only. An invalid
+// file is refused with file:line:column and the old policy stays in force.
+struct ReloadRequest {
+  static constexpr std::string_view kType = "reload";
+};
+struct ReloadReply {
+  static constexpr std::string_view kType = "reloaded";
+  std::string policy;   // the file now in force
+  std::string summary;  // e.g. "planner easy, 3 groups, 2 queues"
+};
+
+// qconf -audit: the latest admin actions, newest last. Admins and operators only.
+struct AuditRequest {
+  static constexpr std::string_view kType = "audit";
+  int64_t limit = 100;
+};
+struct AuditEntry {
+  TimeMs time = 0;
+  std::string user;
+  std::string action;  // "reload", "node_disable", "cancel", ...
+  std::string detail;
+  bool operator==(const AuditEntry&) const = default;
+};
+struct AuditReply {
+  static constexpr std::string_view kType = "audit_log";
+  std::vector<AuditEntry> entries;
+};
+
+// corral events: one change of a job's or a node's state, numbered in the order the
+// scheduler committed them. Published (one frame of EncodeEvent JSON) on the scheduler's
+// event endpoint after the change is on disk, and kept in SQLite for event_retention so
+// that a subscriber that was away can fetch what it missed (EventsRequest).
+struct Event {
+  int64_t seq = 0;
+  TimeMs time = 0;
+  std::string kind;  // "job" or "node"
+  JobId job = 0;
+  TaskId task = 0;  // array task; 0 for a plain job or an array's own record
+  int attempt = 0;
+  std::string owner, name;
+  std::string node;
+  std::string from, to;  // job states ("" before submission); node: up, unreachable, ...
+  std::string reason;
+  std::optional<int> exit_code;
+  bool operator==(const Event&) const = default;
+};
+// The events after `after` (at most `limit`), that the caller may see.
+struct EventsRequest {
+  static constexpr std::string_view kType = "events";
+  int64_t after = 0;
+  int64_t limit = 10000;
+};
+struct EventsReply {
+  static constexpr std::string_view kType = "event_list";
+  std::vector<Event> events;
+  int64_t first_kept = 0;  // the oldest event still kept (0: none); older ones were pruned
+  int64_t last = 0;        // the newest event committed
+  std::string publish;     // where live events are published (a SUB socket connects here)
+};
+
 // Any request can be answered with an error instead of its reply.
 struct ErrorReply {
   static constexpr std::string_view kType = "error";
@@ -193,17 +302,26 @@ struct KillJob {
 using Message =
     std::variant<SubmitRequest, SubmitReply, QueryRequest, QueryReply, CancelRequest, HoldRequest,
                  OutcomeReply, WaitRequest, WaitReply, NodesRequest, NodesReply, NodeAdminRequest,
-                 ResubmitRequest, ErrorReply,
+                 ResubmitRequest, PriorityRequest, PriorityReply, ShareRequest, ShareReply,
+                 ReloadRequest, ReloadReply, AuditRequest, AuditReply, EventsRequest,
+                 EventsReply, ErrorReply,
                  RegisterNode, NodeRegistered, Heartbeat, JobExit, ExitAck, StartJob, KillJob>;
 
 // A decoded message and the client's correlation tag, echoed in the reply.
 struct Envelope {
   Message message;
   std::string req;
+  // A MUNGE credential for this request (tcp clients; common/munge_auth.h): the frame's
+  // optional last member "cred". Encode never writes it; the client library appends it.
+  std::string cred;
 };
 
 std::string Encode(const Message& message, std::string_view req = "");
 Result<Envelope> Decode(std::string_view bytes);
+
+// One event as the JSON object `corral events` prints and the event endpoint publishes.
+std::string EncodeEvent(const Event& event);
+Result<Event> DecodeEvent(std::string_view bytes);
 
 // Type name of a message ("submit", ...).
 std::string_view TypeName(const Message& message);

@@ -62,6 +62,7 @@ struct JobSpec {
   std::map<std::string, std::string> other_resources;  // -l names Corral does not know, recorded
   bool rerunnable = true;          // -r y|n: may run again after its node failed
   int max_attempts = 0;            // --max-attempts: dispatches allowed; 0 = scheduler default
+  int priority = 0;                // -p, -1023..1024; above 0 only when an admin or operator submits
   std::vector<std::string> features;  // node features required (-l arch=avx512, -l bigmem)
   // Arrays (-t): the task ids; each task runs the same script with SGE_TASK_ID set.
   std::optional<TaskRange> array;

@@ -1,6 +1,9 @@
 // corral: the administrator's command. Parses argv and dispatches; the `local`
-// subcommands (a whole cluster on this machine) are implemented in local_cluster.cc.
+// subcommands (a whole cluster on this machine) are implemented in local_cluster.cc,
+// `keygen` (CURVE keypairs) in common/curve.cc.
 // Exit status: 0 success, 1 failure, 2 usage error.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -8,8 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "common/curve.h"
 #include "common/status.h"
 #include "common/units.h"
+#include "qtools/events_cmd.h"
 #include "qtools/local_cluster.h"
 
 namespace {
@@ -25,6 +30,9 @@ Corral's administration command.
 commands:
   local     run a complete cluster (one scheduler, N execds) on this machine, for
             trying Corral out, demos and tests: corral local --help
+  keygen    make a CURVE keypair for the scheduler or a node: corral keygen --help
+  events    job and node state changes as JSON lines, pushed by the scheduler and
+            resumable by sequence number: corral events --help
   help      this text
 
 exit status: 0 success, 1 failure, 2 usage error.
@@ -67,6 +75,10 @@ subcommands:
 
 DIR (made absolute; created by `up`):
   scheduler.yaml, execd-nodeK.yaml   configuration files (docs/configuration.md)
+  keys/                              CURVE keys: scheduler.key/.secret, nodeK.key/.secret;
+                                     keys/nodes/nodeK.key is the scheduler's allow-list
+                                     (each execd is authenticated by its key and the
+                                     connection encrypted: docs/security.md)
   state/                             scheduler database (corral.db) and bound endpoints
   spool/nodeK/                       execd spool directories
   log/scheduler.log, log/execd-nodeK.log
@@ -83,6 +95,33 @@ examples:
 
 exit status: 0 success, 1 failure (the message says what and where; daemon logs are in
 DIR/log), 2 usage error.
+)USAGE";
+
+constexpr const char* kKeygenUsage = R"USAGE(usage: corral keygen [--out DIR] [--name NAME]
+
+Makes a CURVE keypair (docs/security.md) and writes it as two files:
+  DIR/NAME.key      the public key (Z85 text, mode 0644): give it to the other side
+  DIR/NAME.secret   the secret key (mode 0600, created so): keep it on this host only
+Existing files are never replaced.
+
+  --out DIR     where to write them (default: the current directory)
+  --name NAME   the file names; for a node, its node name (default: this host's short
+                name, which is also corral-execd's default node name)
+
+Setting up a cluster by hand:
+  on the scheduler's host:  corral keygen --out /etc/corral --name scheduler
+      scheduler.yaml:  curve_secret_key: /etc/corral/scheduler.secret
+                       node_keys_dir: /etc/corral/nodes
+                       node_endpoints: ["tcp://0.0.0.0:6445"]
+  on each node:             corral keygen --out /etc/corral
+      copy /etc/corral/HOST.key to the scheduler's /etc/corral/nodes/ (the allow-list,
+      read again when it changes) and scheduler.key to the node;
+      execd.yaml:      scheduler: tcp://head:6445
+                       scheduler_key: /etc/corral/scheduler.key
+                       secret_key: /etc/corral/HOST.secret
+corral local up does all of this by itself.
+
+exit status: 0 success, 1 failure (e.g. a file exists), 2 usage error.
 )USAGE";
 
 int UsageError(const std::string& message, const char* help_hint) {
@@ -204,6 +243,38 @@ int LocalUp(const std::map<std::string, std::string>& opts) {
   return 0;
 }
 
+int Keygen(const std::vector<std::string>& args) {
+  for (const std::string& a : args) {
+    if (IsHelp(a)) {
+      std::cout << kKeygenUsage;
+      return 0;
+    }
+  }
+  corral::Result<std::map<std::string, std::string>> opts = ParseOptions(args, {"--out", "--name"});
+  if (!opts) return UsageError("keygen: " + opts.error().message(), "corral keygen --help");
+  std::string name;
+  if (auto it = opts->find("--name"); it != opts->end()) {
+    name = it->second;
+  } else {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    name = host;
+    name = name.substr(0, name.find('.'));
+  }
+  if (!corral::ValidKeyName(name)) {
+    return UsageError("keygen: '" + name + "' is not a usable name (letters, digits, '.', '_', '-')",
+                      "corral keygen --help");
+  }
+  const std::string dir = opts->contains("--out") ? opts->at("--out") : ".";
+  corral::Result<corral::CurveKeyPair> pair = corral::GenerateCurveKeyPair();
+  if (!pair) return Fail(pair.error());
+  if (corral::Status s = corral::WriteKeyPairFiles(dir, name, *pair); !s.ok()) return Fail(s);
+  std::cout << "corral: wrote " << dir << "/" << name << ".key (public) and " << dir << "/" << name
+            << ".secret (secret, mode 0600)\n"
+            << "public key: " << pair->public_key << "\n";
+  return 0;
+}
+
 int Local(const std::vector<std::string>& args) {
   if (args.empty())
     return UsageError("local: missing subcommand (up, env, status, down)", "corral local --help");
@@ -265,5 +336,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "local") return Local({args.begin() + 1, args.end()});
+  if (command == "keygen") return Keygen({args.begin() + 1, args.end()});
+  if (command == "events") return corral::RunEvents({args.begin() + 1, args.end()});
   return UsageError("unknown command '" + command + "'", "corral --help");
 }

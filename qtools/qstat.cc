@@ -5,6 +5,7 @@
 
 #include "qtools/cli.h"
 #include "qtools/client.h"
+#include "qtools/policy_format.h"
 #include "qtools/sge_format.h"
 
 namespace corral {
@@ -13,6 +14,7 @@ namespace {
 constexpr std::string_view kUsage =
     R"(usage: qstat [-u user[,user...]|'*'] [-s states] [-q queue] [--json]
        qstat -j job_id[,job_id...] [--json]
+       qstat -pri [-u user|'*'] [--json]
 
 Show Corral jobs the way Grid Engine's qstat does. Without options: the calling user's
 pending and running jobs, one line each under a two-line header; nothing at all when
@@ -24,7 +26,12 @@ options:
                 letters combine, e.g. -s pr (default), -s hr
   -q queue      only running jobs of this queue (Corral has one queue, all.q; pending
                 jobs are always shown)
-  -j ids        detail of each job (key: value lines); exit 1 if none exists
+  -j ids        detail of each job (key: value lines); exit 1 if none exists. For a
+                waiting job, corral_reason says why it waits and, under a policy, when
+                it is expected to start; corral_priority how its priority is made up
+  -pri          pending jobs in the order the scheduler considers them, with their
+                priority and its normalized factors (fair-share, age, size, -p, queue)
+                under the policy file; without a policy, jobs start in submission order
   -g d          accepted; the output is unchanged (pending array tasks stay on one
                 line with their ranges, e.g. 5-1000:1, rather than one line each)
   --json        the same selection as {"jobs":[...]} (docs: job JSON object); with -j
@@ -103,6 +110,7 @@ struct Options {
   std::string queue;
   std::vector<std::string> job_words;  // -j values
   bool detail = false;
+  bool pri = false;
   bool json = false;
   bool help = false;
 };
@@ -121,6 +129,8 @@ Result<Options> ParseArgs(const std::vector<std::string>& args) {
       o.help = true;
     } else if (a == "--json" || a == "-json") {
       o.json = true;
+    } else if (a == "-pri") {
+      o.pri = true;
     } else if (a == "-u" || a == "-s" || a == "-q" || a == "-j" || a == "-g") {
       Result<std::string> v = value();
       if (!v) return std::unexpected(v.error());
@@ -145,7 +155,7 @@ Result<Options> ParseArgs(const std::vector<std::string>& args) {
         return Error(Code::kInvalidArgument, "-g " + *v + " is not supported (only -g d)");
       }
     } else if (a == "-xml" || a == "-f" || a == "-F" || a == "-r" || a == "-t" || a == "-ext" ||
-               a == "-pri" || a == "-urg" || a == "-explain" || a == "-U" || a == "-l" ||
+               a == "-urg" || a == "-explain" || a == "-U" || a == "-l" ||
                a == "-pe") {
       return Error(Code::kInvalidArgument, "option '" + a + "' is not supported yet");
     } else {
@@ -200,12 +210,41 @@ int Detail(Client& client, const Options& o) {
     cli::Out(JobsJson(found));
     return 0;
   }
+  // Under a policy, how each waiting job's priority is made up (from the last pass).
+  std::map<JobId, std::string> priorities;
+  if (std::any_of(found.begin(), found.end(),
+                  [](const Job& j) { return j.state == JobState::kQueued; })) {
+    Result<Message> pri = client.Call(PriorityRequest{}, cli::kCallTimeoutMs);
+    if (const auto* p = pri ? std::get_if<PriorityReply>(&*pri) : nullptr) {
+      for (const JobPriority& jp : p->jobs) priorities.try_emplace(jp.id, jp.explanation);
+    }
+  }
   std::string out;
   for (const Job& job : found) {
     out += QstatJobDetail(job, cli::GroupName(job.gid));
+    if (auto p = priorities.find(job.id); p != priorities.end()) {
+      out += "corral_priority:            " + p->second + "\n";
+    }
     if (job.IsArray()) out += ArraySummary(job, tasks[job.id]);
   }
   cli::Out(out);
+  return 0;
+}
+
+int Priorities(Client& client, const Options& o) {
+  PriorityRequest request;
+  if (o.users.empty()) {
+    request.user = cli::CurrentUser();
+  } else if (o.users.size() == 1 && o.users[0] != "*") {
+    request.user = o.users[0];
+  } else if (o.users.size() > 1) {
+    return cli::Fail("qstat", Status(Code::kInvalidArgument, "-pri takes one user or '*'"));
+  }
+  Result<Message> reply = client.Call(request, cli::kCallTimeoutMs);
+  if (!reply) return cli::Fail("qstat", reply.error());
+  const auto* pri = std::get_if<PriorityReply>(&*reply);
+  if (pri == nullptr) return cli::Fail("qstat", Status(Code::kInternal, "unexpected reply"));
+  cli::Out(o.json ? ReplyJson(*pri) : PriorityTable(*pri));
   return 0;
 }
 
@@ -252,6 +291,7 @@ int Run(const std::vector<std::string>& args) {
   }
   Result<Client> client = Client::ConnectFromEnv();
   if (!client) return cli::Fail("qstat", client.error());
+  if (o->pri) return Priorities(*client, *o);
   return o->detail ? Detail(*client, *o) : List(*client, *o);
 }
 

@@ -53,8 +53,13 @@ options:
   -sync y|n           wait for the job to end and exit with its exit code
   -b y|n              y: the first word is a command to run, not a script to copy
   -S shell            interpreter for the script (default: its #! line)
-  -q queue, -P project, -A account
-                      recorded
+  -q queue           the policy's queue (its nodes, h_rt default and maximum,
+                      priority); without a policy, recorded
+  -P project, -A account
+                      the fair-share group charged, when the policy's share tree
+                      lists you in it; otherwise recorded
+  -p priority         -1023..1024 (default 0): your own priority factor; users may
+                      only lower it, admins and operators may raise it
   -C prefix           directive prefix (default "#$"; "" disables directives)
   -clear              forget the options given so far
   -r y|n              rerunnable (default y): after its node fails the job is requeued;
@@ -77,7 +82,7 @@ options:
   --after-notok id[:id]
                       start after these jobs failed; cancelled if one completed
   --after-any id[:id] the same as -hold_jid
-  -notify, -hard, -soft, -m, -M, -p, -R, -w e|w|n, -now, -binding
+  -notify, -hard, -soft, -m, -M, -R, -w e|w|n, -now, -binding
                       accepted for compatibility (no effect, or a warning)
   -help, --help       this text
 

@@ -48,6 +48,9 @@ constexpr OptionDef kPbsOptions[] = {
     {"-k", Arity::kOne},
 };
 
+// The largest memory request (MiB) the scheduler decodes (protocol.cc: 2^40, a million TiB).
+constexpr int64_t kMaxMemMb = int64_t{1} << 40;
+
 // Memory resources Grid Engine counts per slot.
 constexpr std::string_view kMemoryResources[] = {"h_vmem", "s_vmem", "mem_free",
                                                  "h_rss",  "mem",    "virtual_free"};
@@ -388,6 +391,7 @@ Status Apply(const QsubOption& opt, State& st, Context& ctx, const std::string& 
   } else if (n == "-p") {
     int64_t p = 0;
     if (!ParseInt(v, p) || p < -1023 || p > 1024) return bad("expected a number in -1023..1024");
+    st.spec.priority = static_cast<int>(p);
   } else if (n == "-w") {
     if (v == "v" || v == "p") return bad("verification-only submission is not supported");
     if (v != "e" && v != "w" && v != "n") return bad("expected e, w, n, v or p");
@@ -457,7 +461,13 @@ Status ApplyPbs(const QsubOption& opt, State& st, Context& ctx, const std::strin
                                    std::string(item) + ": recorded, not enforced");
           }
         }
-        st.cores = *chunks * per_chunk;
+        // Each factor is at most 2^20: multiplied in 64 bits, then bounded like one count.
+        const int64_t cores = int64_t{*chunks} * per_chunk;
+        if (cores > (1 << 20)) return Error(Code::kInvalidArgument, label + ": too many cpus");
+        st.cores = static_cast<int>(cores);
+        if (chunk_mem && *chunk_mem > kMaxMemMb / *chunks) {
+          return Error(Code::kInvalidArgument, label + ": too much memory");
+        }
         if (chunk_mem) st.mem_total_mb = *chunk_mem * *chunks;
       } else if (name == "ncpus") {
         Result<int> c = PositiveCount(value, label);
@@ -721,7 +731,16 @@ Result<ParsedQsub> ParseQsub(const QsubInput& in) {
   } else {
     int64_t per_slot = 0;
     for (const auto& [name, mb] : st.mem_per_slot_mb) per_slot = std::max(per_slot, mb);
+    if (per_slot > kMaxMemMb / st.cores) {  // a size near the int64 limit x slots overflowed
+      return Error(Code::kInvalidArgument, "memory request of " + std::to_string(per_slot) +
+                                               " MiB per slot x " + std::to_string(st.cores) +
+                                               " slots is too large");
+    }
     spec.request.mem_mb = per_slot * st.cores;
+  }
+  if (spec.request.mem_mb > kMaxMemMb) {
+    return Error(Code::kInvalidArgument,
+                 "memory request of " + std::to_string(spec.request.mem_mb) + " MiB is too large");
   }
 
   if (cl->binary) {

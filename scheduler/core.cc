@@ -9,6 +9,8 @@
 #include "policies/limits.h"
 #include "policies/queues.h"
 #include "scheduler/arrays.h"
+#include "scheduler/authz.h"
+#include "scheduler/policy_queries.h"
 #include "scheduler/requests.h"
 
 namespace corral {
@@ -46,32 +48,20 @@ void ReturnToPending(const ClusterState& state, JobId id, TaskId task, Actions& 
   actions.put_jobs.push_back(std::move(array));
 }
 
-bool MayControl(const Caller& caller, const Job& job) {
-  return caller.IsRoot() || (caller.uid && *caller.uid == job.uid);
-}
-
 // The active job `id` if `caller` may change it; otherwise the reason goes into `reply`
 // ("not_found": unknown or already finished, as Grid Engine says; "denied") and null.
 const Job* Controllable(const ClusterState& state, JobId id, const Caller& caller,
-                        OutcomeReply& reply) {
+                        const CoreConfig& config, OutcomeReply& reply) {
   auto it = state.jobs.find(id);
   if (it == state.jobs.end() || IsFinal(it->second.state)) {
     reply.outcomes.push_back({id, "not_found", ""});
     return nullptr;
   }
-  if (!MayControl(caller, it->second)) {
+  if (!MayControl(caller, it->second, config)) {
     reply.outcomes.push_back({id, "denied", it->second.owner});
     return nullptr;
   }
   return &it->second;
-}
-
-// Changing anything needs a caller the kernel vouched for (the ipc:// endpoint).
-std::optional<Message> RefuseUnlessLocal(const Caller& caller, const std::string& what) {
-  if (caller.uid) return std::nullopt;
-  return Err(Code::kPermissionDenied,
-             what + " needs a local connection (ipc://) on the scheduler's host; "
-                    "authenticated remote clients are not supported yet");
 }
 
 Status ValidateSpec(const JobSpec& spec) {
@@ -96,9 +86,18 @@ Status ValidateSpec(const JobSpec& spec) {
 Outcome Submit(const ClusterState& state, const SubmitRequest& req, const Caller& caller,
                const CoreConfig& config, TimeMs now) {
   Outcome out;
-  if ((out.reply = RefuseUnlessLocal(caller, "submitting"))) return out;
+  if ((out.reply = RefuseUnlessAuthenticated(caller, "submitting"))) return out;
   if (Status s = ValidateSpec(req.spec); !s.ok()) {
     out.reply = Err(s.code(), s.message());
+    return out;
+  }
+  // qsub -p: anyone may lower their jobs' priority; only admins and operators may raise it.
+  const Role role = RoleOf(caller, config);
+  if (req.spec.priority > 0 && role != Role::kAdmin && role != Role::kOperator) {
+    out.reply = Err(Code::kPermissionDenied,
+                    "-p " + std::to_string(req.spec.priority) +
+                        ": only admins and operators may give a job a positive priority "
+                        "(users may lower theirs, down to -1023)");
     return out;
   }
   JobSpec submitted = req.spec;
@@ -162,10 +161,12 @@ Outcome Submit(const ClusterState& state, const SubmitRequest& req, const Caller
   return out;
 }
 
-Outcome Query(const ClusterState& state, const QueryRequest& req) {
+Outcome Query(const ClusterState& state, const QueryRequest& req, const Caller& caller,
+              const CoreConfig& config, TimeMs now) {
   QueryReply reply;
   auto wanted = [&](const Job& job) {
     if (!req.user.empty() && job.owner != req.user) return false;
+    if (!MaySee(caller, job, config)) return false;
     return req.include_finished || !IsFinal(job.state);
   };
   auto add = [&](const Job& job) {
@@ -175,6 +176,13 @@ Outcome Query(const ClusterState& state, const QueryRequest& req) {
     if (auto w = state.waiting.find(job.id);
         w != state.waiting.end() && copy.reason.empty() && !IsFinal(job.state)) {
       copy.reason = w->second;  // why it waits, from the last scheduling pass
+    }
+    // qstat -j of a waiting job: when the planner, in will-run mode, expects it to start.
+    if (!req.ids.empty() && job.state == JobState::kQueued &&
+        copy.reason.find("expected to start") == std::string::npos) {
+      if (std::string when = Forecast(state, config, job.id, now); !when.empty()) {
+        copy.reason += (copy.reason.empty() ? "" : "; ") + when;
+      }
     }
     reply.jobs.push_back(std::move(copy));
     if (!job.IsArray()) return;
@@ -262,14 +270,25 @@ std::string CancelArray(const ClusterState& state, const Job& array,
 }
 
 Outcome Cancel(const ClusterState& state, const CancelRequest& req, const Caller& caller,
-               TimeMs now) {
+               const CoreConfig& config, TimeMs now) {
   Outcome out;
-  if ((out.reply = RefuseUnlessLocal(caller, "cancelling"))) return out;
+  if ((out.reply = RefuseUnlessAuthenticated(caller, "cancelling"))) return out;
+  if (req.tasks && req.tasks->step > 1 && req.tasks->Count() > kMaxSteppedRemoval) {
+    // Such a removal may leave an array's pending ids as millions of ranges (task_ranges.h).
+    out.reply = Err(Code::kInvalidArgument,
+                    "-t " + FormatTaskRange(*req.tasks) + ": a range with a step may name at most " +
+                        std::to_string(kMaxSteppedRemoval) + " tasks");
+    return out;
+  }
   OutcomeReply reply;
   for (JobId id : Targets(state, req.ids, req.user)) {
-    const Job* found = Controllable(state, id, caller, reply);
+    const Job* found = Controllable(state, id, caller, config, reply);
     if (found == nullptr) continue;
     const Job& job = *found;
+    if (job.uid != *caller.uid) {
+      out.actions.audit.push_back(Audit(caller, now, "cancel",
+                                        "job " + std::to_string(id) + " of " + job.owner));
+    }
     if (job.IsArray()) {
       std::string done = CancelArray(state, job, req.tasks, "cancelled by " + caller.user, now,
                                      out.actions);
@@ -299,14 +318,19 @@ Outcome Cancel(const ClusterState& state, const CancelRequest& req, const Caller
   return out;
 }
 
-Outcome Hold(const ClusterState& state, const HoldRequest& req, const Caller& caller) {
+Outcome Hold(const ClusterState& state, const HoldRequest& req, const Caller& caller,
+             const CoreConfig& config, TimeMs now) {
   Outcome out;
-  if ((out.reply = RefuseUnlessLocal(caller, "holding or releasing"))) return out;
+  if ((out.reply = RefuseUnlessAuthenticated(caller, "holding or releasing"))) return out;
   OutcomeReply reply;
   for (JobId id : req.ids) {
-    const Job* found = Controllable(state, id, caller, reply);
+    const Job* found = Controllable(state, id, caller, config, reply);
     if (found == nullptr) continue;
     const Job& job = *found;
+    if (job.uid != *caller.uid) {
+      out.actions.audit.push_back(Audit(caller, now, req.hold ? "hold" : "release",
+                                        "job " + std::to_string(id) + " of " + job.owner));
+    }
     const JobState target = req.hold ? JobState::kHeld : JobState::kQueued;
     if (job.state == target) {
       reply.outcomes.push_back({id, "already", job.owner});
@@ -327,16 +351,16 @@ Outcome Hold(const ClusterState& state, const HoldRequest& req, const Caller& ca
 // qresub: the job again, as a new job; for an array with failed_only, just its failed
 // tasks (their ids and sweep points unchanged).
 Outcome Resubmit(const ClusterState& state, const ResubmitRequest& req, const Caller& caller,
-                 TimeMs now) {
+                 const CoreConfig& config, TimeMs now) {
   Outcome out;
-  if ((out.reply = RefuseUnlessLocal(caller, "resubmitting"))) return out;
+  if ((out.reply = RefuseUnlessAuthenticated(caller, "resubmitting"))) return out;
   auto it = state.jobs.find(req.id);
   if (it == state.jobs.end()) {
     out.reply = Err(Code::kNotFound, "job " + std::to_string(req.id) + " does not exist");
     return out;
   }
   const Job& old = it->second;
-  if (!MayControl(caller, old)) {
+  if (!MayControl(caller, old, config)) {
     out.reply = Err(Code::kPermissionDenied, caller.user + " may not resubmit job " +
                                                  std::to_string(req.id) + " of " + old.owner);
     return out;
@@ -381,11 +405,15 @@ Outcome Resubmit(const ClusterState& state, const ResubmitRequest& req, const Ca
   return out;
 }
 
-Outcome NodeAdmin(const ClusterState& state, const NodeAdminRequest& req, const Caller& caller) {
+Outcome NodeAdmin(const ClusterState& state, const NodeAdminRequest& req, const Caller& caller,
+                  const CoreConfig& config, TimeMs now) {
   Outcome out;
-  if (!caller.IsRoot()) {
+  const Role role = RoleOf(caller, config);
+  if (role != Role::kAdmin && role != Role::kOperator) {
     out.reply = Err(Code::kPermissionDenied,
-                    caller.user + " may not change nodes (only root, from the scheduler's host)");
+                    (caller.uid ? caller.user : std::string("an anonymous caller")) +
+                        " may not change nodes (admins and operators may: see 'admins' and "
+                        "'operators' in the scheduler config)");
     return out;
   }
   auto it = state.nodes.find(req.node);
@@ -395,7 +423,11 @@ Outcome NodeAdmin(const ClusterState& state, const NodeAdminRequest& req, const 
   }
   Node changed = it->second;
   changed.enabled = req.enable;
-  if (changed != it->second) out.actions.put_nodes.push_back(changed);
+  if (changed != it->second) {
+    out.actions.put_nodes.push_back(changed);
+    out.actions.audit.push_back(
+        Audit(caller, now, req.enable ? "node_enable" : "node_disable", req.node));
+  }
   out.reply = NodesReply{{changed}, {}};
   return out;
 }
@@ -689,6 +721,9 @@ void Actions::Append(Actions&& other) {
   for (auto& l : other.node_loads) node_loads.push_back(std::move(l));
   for (auto& c : other.charges) charges.push_back(std::move(c));
   if (other.waiting) waiting = std::move(other.waiting);
+  if (other.pass) pass = std::move(other.pass);
+  for (AuditEntry& e : other.audit) audit.push_back(std::move(e));
+  for (Event& e : other.events) events.push_back(std::move(e));
   for (Order& o : other.orders) orders.push_back(std::move(o));
 }
 
@@ -698,13 +733,25 @@ Outcome Client(const ClusterState& state, const Message& request, const Caller& 
   if (const auto* m = std::get_if<SubmitRequest>(&request)) {
     return Submit(state, *m, caller, config, now);
   }
-  if (const auto* m = std::get_if<QueryRequest>(&request)) return Query(state, *m);
-  if (const auto* m = std::get_if<CancelRequest>(&request)) return Cancel(state, *m, caller, now);
-  if (const auto* m = std::get_if<HoldRequest>(&request)) return Hold(state, *m, caller);
+  if (const auto* m = std::get_if<QueryRequest>(&request)) {
+    return Query(state, *m, caller, config, now);
+  }
+  if (const auto* m = std::get_if<CancelRequest>(&request)) {
+    return Cancel(state, *m, caller, config, now);
+  }
+  if (const auto* m = std::get_if<HoldRequest>(&request)) {
+    return Hold(state, *m, caller, config, now);
+  }
+  if (const auto* m = std::get_if<PriorityRequest>(&request)) {
+    return Outcome{Priorities(state, *m, caller, config), {}};
+  }
+  if (std::holds_alternative<ShareRequest>(request)) return Outcome{Shares(state, config, now), {}};
   if (std::holds_alternative<NodesRequest>(request)) return Nodes(state);
-  if (const auto* m = std::get_if<NodeAdminRequest>(&request)) return NodeAdmin(state, *m, caller);
+  if (const auto* m = std::get_if<NodeAdminRequest>(&request)) {
+    return NodeAdmin(state, *m, caller, config, now);
+  }
   if (const auto* m = std::get_if<ResubmitRequest>(&request)) {
-    return Resubmit(state, *m, caller, now);
+    return Resubmit(state, *m, caller, config, now);
   }
   return Outcome{Err(Code::kInvalidArgument,
                      "'" + std::string(TypeName(request)) + "' is not a request a client may send"),
@@ -754,6 +801,17 @@ void ChargeEndedRuns(const ClusterState& state, const CoreConfig& config, TimeMs
   }
 }
 }  // namespace
+
+UsageTable UsageNow(const ClusterState& state, const CoreConfig& config, TimeMs now) {
+  UsageTable usage = state.usage;
+  if (!config.policy) return usage;
+  for (const UnitKey& key : state.running) {
+    const Job& unit = *FindUnit(state, key);
+    Actions::Charge c = ChargeFor(state, unit, *config.policy, unit.start_time, now);
+    usage[c.account] = ChargeRun(usage[c.account], c.rate, c.from, c.to, c.half_life_s);
+  }
+  return usage;
+}
 
 void RebuildUsage(ClusterState& state, const CoreConfig& config) {
   state.usage.clear();
@@ -997,6 +1055,8 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
       p.features = spec.features;
       p.h_rt_s = spec.h_rt_s;
       p.queue = spec.queue;
+      p.user_priority = spec.priority;
+      p.priority_set_by_admin = spec.priority > 0;  // Submit refuses it from anyone else
       return p;
     };
     PrioritySnapshot priority;
@@ -1021,12 +1081,20 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
       plan_in.running.push_back({running_id++, p.user, p.group, unit.node, p.request,
                                  p.cluster_request, unit.start_time, spec.h_rt_s});
     }
-    priority.usage = state.usage;
-    plan_in.pending =
-        InPriorityOrder(priority.pending, engine.prioritizer->Rank(priority, now));
+    priority.usage = UsageNow(state, config, now);
+    auto pass = std::make_shared<PolicyPass>();
+    pass->at = now;
+    pass->ranked = engine.prioritizer->Rank(priority, now);
+    plan_in.pending = InPriorityOrder(priority.pending, pass->ranked);
     plan_in.pool_total = config.consumables;
     plan_in.pool_free = pool;
     const PlanResult plan = engine.planner->Plan(plan_in, now);
+    pass->units.reserve(candidates.size());
+    for (const Candidate& c : candidates) pass->units.push_back(KeyOf(c.unit));
+    pass->plan = std::move(plan_in);
+    pass->starts = plan.starts;
+    pass->reservations = plan.reservations;
+    out.pass = std::move(pass);
     for (const Placement& placement : plan.starts) {
       const Candidate& c = candidates.at(static_cast<size_t>(placement.job - 1));
       const Job& job = state.jobs.at(c.id);
@@ -1133,6 +1201,7 @@ void Install(ClusterState& state, const Actions& actions) {
     state.usage[c.account] = ChargeRun(state.usage[c.account], c.rate, c.from, c.to, c.half_life_s);
   }
   if (actions.waiting) state.waiting = *actions.waiting;
+  if (actions.pass) state.last_pass = actions.pass;
   for (const auto& [name, load] : actions.node_loads) {
     auto it = state.nodes.find(name);
     if (it != state.nodes.end()) it->second.load = load;

@@ -32,6 +32,19 @@ struct TaskCounts {
   bool operator==(const TaskCounts&) const = default;
 };
 
+// What one scheduling pass under a policy saw and decided, kept (not persisted) so that
+// qstat -pri can show the ranking and qstat -j can ask the planner in will-run mode when a
+// job would start, without ranking or snapshotting again. Planner ids are index + 1 into
+// `units`.
+struct PolicyPass {
+  TimeMs at = 0;
+  std::vector<UnitKey> units;       // the candidates: plain jobs, and arrays' next tasks
+  std::vector<RankedJob> ranked;    // in rank order
+  PlanSnapshot plan;                // its input: pending in rank order, nodes, running
+  std::vector<Placement> starts;    // what it started
+  std::vector<Placement> reservations;
+};
+
 // Everything the scheduler knows. Only Install() changes it.
 struct ClusterState {
   std::map<JobId, Job> jobs;  // every job, active and finished; arrays once, as task 0
@@ -51,6 +64,8 @@ struct ClusterState {
   // recomputed from the job records at start (RebuildUsage), reasons by the next pass.
   UsageTable usage;
   std::map<JobId, std::string> waiting;
+  // What the last pass under a policy ranked and planned (qstat -pri, qstat -j's forecast).
+  std::shared_ptr<const PolicyPass> last_pass;
 };
 
 // An admin's policy (policies/) ready to use: the prioritizer and planner it configures.
@@ -76,6 +91,9 @@ struct CoreConfig {
   int64_t default_h_rt_s = 0;                  // for jobs that give no h_rt; 0 = none
   int64_t default_mem_per_core_mb = 0;         // for jobs that request no memory
   int oversubscribe = 1;                       // jobs that may share one core
+  std::set<std::string> admins;     // act on any job, run admin commands (root always may)
+  std::set<std::string> operators;  // manage nodes and any job, but not the policy
+  bool private_jobs = false;        // users see only their own jobs
   // The admin's policy: priorities, fair-share, limits, backfill. Null: first come,
   // first served over the whole queue (the built-in order).
   std::shared_ptr<const PolicyEngine> policy;
@@ -111,9 +129,15 @@ struct Actions {
   };
   std::vector<Charge> charges;
   std::optional<std::map<JobId, std::string>> waiting;  // replaces ClusterState::waiting
+  std::shared_ptr<const PolicyPass> pass;                // replaces ClusterState::last_pass
+  std::vector<AuditEntry> audit;                         // admin actions, persisted
+  std::vector<Event> events;  // numbered by the server (events.h), persisted, then published
   std::vector<Order> orders;
 
-  bool Persistent() const { return !put_jobs.empty() || !put_nodes.empty() || next_job_id; }
+  bool Persistent() const {
+    return !put_jobs.empty() || !put_nodes.empty() || next_job_id || !audit.empty() ||
+           !events.empty();
+  }
   void Append(Actions&& other);
 };
 
@@ -147,6 +171,10 @@ bool IsFinished(const ClusterState& state, JobId id);
 // Charges every finished run in `state` to its account under `config.policy` (at start,
 // after Store::Load): usage is derived from the job records rather than stored.
 void RebuildUsage(ClusterState& state, const CoreConfig& config);
+
+// Decayed usage per account at `now` under `config.policy`: the ended runs' (state.usage)
+// plus what running units have used so far.
+UsageTable UsageNow(const ClusterState& state, const CoreConfig& config, TimeMs now);
 
 // Resources allocated to running jobs, per node name.
 std::map<std::string, Resources> UsedByNode(const ClusterState& state);

@@ -10,11 +10,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
 
 #include "common/transport.h"
+#include "scheduler/authz.h"
+#include "scheduler/events.h"
+#include "common/curve.h"
+#include "common/munge_auth.h"
 
 namespace corral {
 namespace {
@@ -63,22 +69,34 @@ Server::Server(SchedulerConfig config, Store& store, const Clock& clock)
   core_config_.default_h_rt_s = config_.default_h_rt_s;
   core_config_.default_mem_per_core_mb = config_.default_mem_per_core_mb;
   core_config_.oversubscribe = config_.oversubscribe;
+  core_config_.admins = config_.admins;
+  core_config_.operators = config_.operators;
+  core_config_.private_jobs = config_.private_jobs;
 }
 
-void Server::ReloadPolicy() {
+Result<std::string> Server::ReloadPolicy(const std::string& why) {
   if (config_.policy.empty()) {
-    Log("SIGHUP: no policy file configured; nothing to reload");
-    return;
+    Log(why + ": no policy file configured; nothing to reload");
+    return Error(Code::kFailedPrecondition,
+                 "no policy file is configured ('policy:' in the scheduler config); "
+                 "jobs start first come, first served");
   }
   Result<Policy> policy = LoadPolicy(config_.policy);
   if (!policy) {
-    Log("SIGHUP: " + policy.error().message() + "; the old policy stays in force");
-    return;
+    Log(why + ": " + policy.error().message() + "; the old policy stays in force");
+    return Error(policy.error().code(),
+                 policy.error().message() + "; the old policy stays in force");
   }
+  const Policy& p = *policy;
+  const std::string summary =
+      "planner " + std::string(PlannerKindName(p.planner.kind)) + ", " +
+      std::to_string(p.fairshare.groups.size()) + " share groups, " +
+      std::to_string(p.queues.size()) + " queues";
   // Swapped between passes: the next Decide uses it; usage is recharged under its tree.
   core_config_.policy = std::make_shared<const PolicyEngine>(std::move(*policy));
   RebuildUsage(state_, core_config_);
-  Log("SIGHUP: policy " + config_.policy + " reloaded");
+  Log(why + ": policy " + config_.policy + " reloaded (" + summary + ")");
+  return summary;
 }
 
 Status Server::Start() {
@@ -101,6 +119,7 @@ Status Server::Start() {
       std::to_string(state_.queued.size() + state_.held.size()) + " pending), " +
       std::to_string(state_.nodes.size()) + " nodes");
 
+  if (Status s = StartCurve(); !s.ok()) return s;
   std::vector<std::string> bound;
   try {
     for (const std::string& endpoint : config_.endpoints) {
@@ -128,7 +147,228 @@ Status Server::Start() {
   } catch (const zmq::error_t& e) {
     return Error(Code::kUnavailable, std::string("cannot bind: ") + e.what());
   }
+  // Execds connect here: with CURVE, this socket's handshakes go through ServeZap.
+  std::vector<std::string> node_bound;
+  try {
+    for (const std::string& endpoint : config_.node_endpoints) {
+      if (!nodes_) {
+        nodes_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::router);
+        nodes_->set(zmq::sockopt::router_handover, 1);
+        nodes_->set(zmq::sockopt::router_mandatory, 1);
+        nodes_->set(zmq::sockopt::linger, 0);
+        nodes_->set(zmq::sockopt::sndhwm, 1000000);
+        nodes_->set(zmq::sockopt::rcvhwm, 1000000);
+        nodes_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(kMaxMessageBytes));
+        if (curve_) {
+          nodes_->set(zmq::sockopt::curve_server, 1);
+          nodes_->set(zmq::sockopt::curve_secretkey, curve_secret_);
+          nodes_->set(zmq::sockopt::zap_domain, "corral-nodes");
+        }
+      }
+      nodes_->bind(endpoint);
+      const std::string last = nodes_->get(zmq::sockopt::last_endpoint);
+      node_bound.push_back(last);
+      Log("listening for execds on " + last + (curve_ ? " (CURVE)" : " (in clear, unauthenticated)"));
+    }
+  } catch (const zmq::error_t& e) {
+    return Error(Code::kUnavailable, std::string("cannot bind a node endpoint: ") + e.what());
+  }
+  // corral events: a PUB socket; sequence numbers continue from the store's newest.
+  Result<std::pair<int64_t, int64_t>> bounds = store_.EventBounds();
+  if (!bounds) return bounds.error();
+  next_event_seq_ = bounds->second + 1;
+  try {
+    std::vector<std::string> wanted = config_.event_endpoints;
+    if (wanted.empty()) wanted.push_back("ipc://" + config_.state_dir + "/events.sock");
+    events_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::pub);
+    events_->set(zmq::sockopt::linger, 0);
+    events_->set(zmq::sockopt::sndhwm, 100000);
+    for (const std::string& endpoint : wanted) {
+      events_->bind(endpoint);
+      std::string last = events_->get(zmq::sockopt::last_endpoint);
+      if (endpoint.starts_with("ipc://")) {
+        chmod(endpoint.substr(6).c_str(), 0777);
+        last = endpoint;
+      }
+      event_bound_.push_back(last);
+      Log("publishing events on " + last);
+    }
+  } catch (const zmq::error_t& e) {
+    return Error(Code::kUnavailable, std::string("cannot bind an event endpoint: ") + e.what());
+  }
+  // Before `endpoints`: whoever waits for that file finds this one complete.
+  const std::string node_file = config_.state_dir + "/node_endpoints";
+  if (node_bound.empty()) {
+    std::remove(node_file.c_str());
+  } else if (Status s = WriteEndpointsFile(node_file, node_bound); !s.ok()) {
+    return s;
+  }
   return WriteEndpointsFile(config_.state_dir + "/endpoints", bound);
+}
+
+Status Server::StartCurve() {
+  const bool tcp_nodes = !config_.node_endpoints.empty() ||
+                         std::any_of(config_.endpoints.begin(), config_.endpoints.end(),
+                                     [](const std::string& e) { return e.starts_with("tcp://"); });
+  const auto& auth = config_.tcp_client_auth;
+  const bool munge = std::find(auth.begin(), auth.end(), "munge") != auth.end();
+  const bool anonymous = std::find(auth.begin(), auth.end(), "anonymous") != auth.end();
+  Log(std::string("tcp clients: ") +
+      (munge ? "MUNGE credentials (" +
+                   (config_.munge_socket.empty() ? std::string("munged's default socket")
+                                                 : config_.munge_socket) +
+                   ")" + (anonymous ? ", else anonymous and read-only" : ", required")
+             : anonymous ? "anonymous and read-only"
+                         : "refused"));
+  if (config_.curve_secret_key.empty()) {
+    if (tcp_nodes) {
+      Log("WARNING: nodes are NOT authenticated: without curve_secret_key anyone who can reach "
+          "a tcp endpoint can pose as a node (register, report job ends) and read job scripts; "
+          "see docs/security.md");
+    }
+    return OkStatus();
+  }
+  if (!CurveAvailable()) {
+    return Error(Code::kFailedPrecondition,
+                 "curve_secret_key is set but this libzmq was built without CURVE");
+  }
+  Result<CurveKeyPair> pair = LoadSecretKeyFile(config_.curve_secret_key);
+  if (!pair) return pair.error();
+  curve_secret_ = pair->secret_key;
+  Result<NodeKeys> keys = NodeKeysFromMap(config_.node_keys);
+  if (!keys) return keys.error();
+  config_keys_ = std::move(*keys);
+  node_keys_ = config_keys_;
+  if (!config_.node_keys_dir.empty()) {
+    struct stat st {};
+    if (stat(config_.node_keys_dir.c_str(), &st) == 0) {
+      keys_dir_mtime_ns_ = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    }
+    if (Status s = LoadNodeKeysDir(config_.node_keys_dir, node_keys_); !s.ok()) return s;
+  }
+  // The ZAP handler must exist before the first CURVE handshake; it is served by Run's poll.
+  try {
+    zap_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::rep);
+    zap_->set(zmq::sockopt::linger, 0);
+    zap_->bind("inproc://zeromq.zap.01");
+  } catch (const zmq::error_t& e) {
+    return Error(Code::kInternal, std::string("cannot bind the ZAP handler: ") + e.what());
+  }
+  curve_ = true;
+  std::string names;
+  size_t listed = 0;
+  for (const auto& [key, node] : node_keys_) {
+    if (++listed > 10) {
+      names += ", ...";
+      break;
+    }
+    names += (names.empty() ? "" : ", ") + node;
+  }
+  Log("CURVE on: public key " + pair->public_key + "; " + std::to_string(node_keys_.size()) +
+      " node key(s) allowed" + (names.empty() ? "" : " (" + names + ")"));
+  return OkStatus();
+}
+
+void Server::ReloadNodeKeysIfChanged(bool force) {
+  if (config_.node_keys_dir.empty()) return;
+  struct stat st {};
+  if (stat(config_.node_keys_dir.c_str(), &st) != 0) return;
+  const int64_t mtime =
+      static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  // Directory times are coarse (a clock tick): a key written in the same tick as the last
+  // scan leaves the time unchanged. So an unknown key may also force a scan, once a second.
+  const TimeMs mono = MonotonicNowMs();
+  if (mtime == keys_dir_mtime_ns_ && !(force && mono - keys_scanned_at_ >= 1000)) return;
+  keys_dir_mtime_ns_ = mtime;  // a broken directory is reported once, not per handshake
+  keys_scanned_at_ = mono;
+  NodeKeys fresh = config_keys_;
+  if (Status s = LoadNodeKeysDir(config_.node_keys_dir, fresh); !s.ok()) {
+    Log("node keys not reloaded, the previous ones stay in force: " + s.message());
+    return;
+  }
+  if (fresh == node_keys_) return;
+  node_keys_ = std::move(fresh);
+  Log("node keys reloaded from " + config_.node_keys_dir + ": " + std::to_string(node_keys_.size()) +
+      " allowed");
+}
+
+void Server::ServeZap() {
+  while (true) {
+    std::vector<std::string> frames;
+    try {
+      zmq::message_t frame;
+      if (!zap_->recv(frame, zmq::recv_flags::dontwait)) return;
+      frames.push_back(frame.to_string());
+      while (frame.more()) {
+        if (!zap_->recv(frame, zmq::recv_flags::none)) break;  // the rest is already queued
+        frames.push_back(frame.to_string());
+      }
+    } catch (const zmq::error_t& e) {
+      Log(std::string("ZAP receive failed: ") + e.what());
+      return;
+    }
+    ReloadNodeKeysIfChanged(false);
+    ZapReply reply;
+    if (Result<ZapRequest> request = ParseZapRequest(frames)) {
+      reply = DecideZap(*request, node_keys_);
+      if (reply.status_code == "400" && !reply.client_key.empty()) {
+        ReloadNodeKeysIfChanged(true);
+        reply = DecideZap(*request, node_keys_);
+      }
+      if (reply.status_code != "200") {
+        // Once per key: a refused execd retries its handshake every few hundred ms.
+        if (refused_keys_.size() < 1000 && refused_keys_.insert(reply.client_key).second) {
+          Log("refused a CURVE connection from " + request->address + " (routing id '" +
+              request->routing_id + "', key " + reply.client_key + "): " + reply.status_text +
+              "; a node's public key must be in node_keys or node_keys_dir");
+        }
+      } else if (!reply.user_id.empty()) {
+        Log("CURVE connection from " + request->address + " authenticated as " + reply.user_id);
+      }
+    } else {
+      reply.request_id = frames.size() > 1 ? frames[1] : "";
+      reply.status_code = "500";
+      reply.status_text = request.error().message();
+    }
+    try {
+      const std::vector<std::string> out = ZapReplyFrames(reply);
+      for (size_t i = 0; i < out.size(); ++i) {
+        zap_->send(zmq::buffer(out[i]),
+                   i + 1 < out.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+      }
+    } catch (const zmq::error_t& e) {
+      Log(std::string("ZAP reply failed: ") + e.what());
+    }
+  }
+}
+
+Result<Caller> Server::RemoteCaller(zmq::message_t& payload, const Envelope& env) {
+  const auto& auth = config_.tcp_client_auth;
+  const bool munge = std::find(auth.begin(), auth.end(), "munge") != auth.end();
+  const bool anonymous = std::find(auth.begin(), auth.end(), "anonymous") != auth.end();
+  if (!munge && !anonymous) {
+    return Error(Code::kPermissionDenied,
+                 "this scheduler takes no clients over tcp (tcp_client_auth is empty); use its "
+                 "ipc:// endpoint on its host");
+  }
+  if (munge && !env.cred.empty()) {
+    Result<MungeIdentity> who = MungeVerify(payload.to_string_view(), env.cred, config_.munge_socket);
+    if (!who) {
+      Log("tcp request refused: " + who.error().message());
+      return std::unexpected(who.error());
+    }
+    Caller caller;
+    caller.uid = who->uid;
+    caller.gid = who->gid;
+    caller.user = UserName(who->uid);
+    return caller;
+  }
+  if (!anonymous) {
+    return Error(Code::kPermissionDenied,
+                 "this scheduler takes tcp clients only with a MUNGE credential "
+                 "(tcp_client_auth: [munge]); is munged running on the client's host?");
+  }
+  return Caller{};  // anonymous: may look, may not change anything
 }
 
 std::string Server::UserName(uint32_t uid) {
@@ -145,6 +385,32 @@ std::string Server::UserName(uint32_t uid) {
   return name;
 }
 
+void Server::InstallActions(Actions& actions) {
+  actions.events = EventsOf(state_, actions, now_);
+  for (Event& e : actions.events) e.seq = next_event_seq_++;
+  LogJobChanges(actions, state_);
+  Install(state_, actions);
+}
+
+void Server::Publish(const std::vector<Event>& events) {
+  if (!events_) return;
+  for (const Event& e : events) {
+    Event shown = e;
+    if (config_.private_jobs && shown.kind == "job") {
+      // The stream cannot tell subscribers apart: under private_jobs it carries no names;
+      // EventsRequest (corral events) fills them in for whoever may see them.
+      shown.owner.clear();
+      shown.name.clear();
+      shown.reason.clear();
+    }
+    try {
+      events_->send(zmq::buffer(EncodeEvent(shown)), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t& err) {
+      Log(std::string("cannot publish an event: ") + err.what());
+    }
+  }
+}
+
 void Server::Send(const Outgoing& o) {
   try {
     const std::string bytes = Encode(o.message, o.req);
@@ -157,7 +423,7 @@ void Server::Send(const Outgoing& o) {
   }
 }
 
-void Server::Dispatch(const Route& from, bool local, zmq::message_t& payload,
+void Server::Dispatch(const Route& from, Origin origin, zmq::message_t& payload,
                       Actions& batch, std::vector<Outgoing>& out) {
   Result<Envelope> env = Decode(payload.to_string_view());
   if (!env) {
@@ -167,11 +433,12 @@ void Server::Dispatch(const Route& from, bool local, zmq::message_t& payload,
   const Message& msg = env->message;
   if (IsNodeMessage(msg)) {
     const std::string& node = *NodeOf(msg);
-    if (from.routing_id != "execd/" + node) {
-      out.push_back({from,
-                     ErrorReply{Code::kInvalidArgument,
-                                "node messages must come from routing id 'execd/" + node + "'"},
-                     env->req, false});
+    // The ZAP handler set this connection's User-Id from its CURVE key (ServeZap).
+    const char* user_id = zmq_msg_gets(payload.handle(), "User-Id");
+    if (Status s = CheckNodeSender(node, curve_, origin == Origin::kNodes, from.routing_id,
+                                   user_id != nullptr ? user_id : "");
+        !s.ok()) {
+      out.push_back({from, ErrorReply{s.code(), s.message()}, env->req, false});
       return;
     }
     node_routes_[node] = from;
@@ -180,14 +447,29 @@ void Server::Dispatch(const Route& from, bool local, zmq::message_t& payload,
       Log("node " + node + " registered (" + std::to_string(std::get<RegisterNode>(msg).total.cores) +
           " cores, " + std::to_string(std::get<RegisterNode>(msg).total.mem_mb) + " MiB)");
     }
-    LogJobChanges(o.actions, state_);
-    Install(state_, o.actions);
+    InstallActions(o.actions);
     if (o.reply) out.push_back({from, std::move(*o.reply), env->req, false});
     batch.Append(std::move(o.actions));
     return;
   }
+  if (origin == Origin::kNodes && curve_) {
+    out.push_back({from,
+                   ErrorReply{Code::kInvalidArgument,
+                              "this endpoint is for execds; clients use the scheduler's other "
+                              "endpoints"},
+                   env->req, true});
+    return;
+  }
   Caller caller;
-  if (local) {
+  if (origin != Origin::kLocal) {
+    Result<Caller> remote = RemoteCaller(payload, *env);
+    if (!remote) {
+      out.push_back({from, ErrorReply{remote.error().code(), remote.error().message()}, env->req,
+                     true});
+      return;
+    }
+    caller = std::move(*remote);
+  } else {
     try {
       if (auto creds = ParsePeerCredentials(payload.gets("Peer-Address"))) {
         caller.uid = creds->uid;
@@ -198,18 +480,78 @@ void Server::Dispatch(const Route& from, bool local, zmq::message_t& payload,
       // No credentials on this message: treated like a remote, unauthenticated caller.
     }
   }
+  // Requests that touch the edges (the policy file, the audit log), answered here.
+  if (std::holds_alternative<ReloadRequest>(msg) || std::holds_alternative<AuditRequest>(msg)) {
+    const Role role = RoleOf(caller, core_config_);
+    const bool reload = std::holds_alternative<ReloadRequest>(msg);
+    if (role != Role::kAdmin && !(role == Role::kOperator && !reload)) {
+      out.push_back({from,
+                     ErrorReply{Code::kPermissionDenied,
+                                (caller.uid ? caller.user : std::string("an anonymous caller")) +
+                                    (reload ? " may not reload the policy (admins only: see "
+                                              "'admins' in the scheduler config)"
+                                            : " may not read the audit log (admins and "
+                                              "operators only)")},
+                     env->req, true});
+      return;
+    }
+    if (reload) {
+      Result<std::string> summary = ReloadPolicy("qconf -reload by " + caller.user);
+      if (!summary) {
+        out.push_back({from, ErrorReply{summary.error().code(), summary.error().message()},
+                       env->req, true});
+        return;
+      }
+      Actions audit;
+      audit.audit.push_back(Audit(caller, now_, "reload", config_.policy + ": " + *summary));
+      batch.Append(std::move(audit));
+      out.push_back({from, ReloadReply{config_.policy, *summary}, env->req, true});
+    } else {
+      Result<std::vector<AuditEntry>> entries =
+          store_.ReadAudit(std::get<AuditRequest>(msg).limit);
+      if (!entries) {
+        out.push_back({from, ErrorReply{entries.error().code(), entries.error().message()},
+                       env->req, true});
+      } else {
+        out.push_back({from, AuditReply{std::move(*entries)}, env->req, true});
+      }
+    }
+    return;
+  }
+  if (const auto* req = std::get_if<EventsRequest>(&msg)) {
+    Result<std::vector<Event>> events = store_.ReadEvents(req->after, req->limit);
+    Result<std::pair<int64_t, int64_t>> bounds = store_.EventBounds();
+    if (!events || !bounds) {
+      const Status e = !events ? events.error() : bounds.error();
+      out.push_back({from, ErrorReply{e.code(), e.message()}, env->req, true});
+      return;
+    }
+    EventsReply reply;
+    for (Event& e : *events) {
+      if (MaySeeEvent(caller, e, core_config_)) reply.events.push_back(std::move(e));
+    }
+    reply.first_kept = bounds->first;
+    reply.last = bounds->second;
+    // Where to subscribe: an ipc endpoint for local callers, tcp for remote ones.
+    for (const std::string& e : event_bound_) {
+      const bool ipc = e.starts_with("ipc://");
+      if (reply.publish.empty() || ipc == (origin == Origin::kLocal)) reply.publish = e;
+      if (ipc == (origin == Origin::kLocal)) break;
+    }
+    out.push_back({from, std::move(reply), env->req, true});
+    return;
+  }
   if (const auto* wait = std::get_if<WaitRequest>(&msg)) {
     waiters_.push_back({from, env->req, wait->ids, MonotonicNowMs() + wait->timeout_ms});
     return;
   }
   Outcome o = HandleClient(state_, msg, caller, core_config_, now_);
-  LogJobChanges(o.actions, state_);
-  Install(state_, o.actions);
+  InstallActions(o.actions);
   if (o.reply) out.push_back({from, std::move(*o.reply), env->req, true});
   batch.Append(std::move(o.actions));
 }
 
-void Server::Receive(zmq::socket_t& socket, bool local, Actions& batch,
+void Server::Receive(zmq::socket_t& socket, Origin origin, Actions& batch,
                      std::vector<Outgoing>& out) {
   for (int i = 0; i < config_.max_batch; ++i) {
     zmq::message_t id;
@@ -229,7 +571,7 @@ void Server::Receive(zmq::socket_t& socket, bool local, Actions& batch,
                        "", true});
         continue;
       }
-      Dispatch(from, local, payload, batch, out);
+      Dispatch(from, origin, payload, batch, out);
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) return;
       Log(std::string("receive failed: ") + e.what());
@@ -268,6 +610,9 @@ Status Server::Run(int signal_fd) {
     items.push_back({nullptr, signal_fd, ZMQ_POLLIN, 0});
     if (local_) items.push_back({local_->handle(), 0, ZMQ_POLLIN, 0});
     if (remote_) items.push_back({remote_->handle(), 0, ZMQ_POLLIN, 0});
+    if (nodes_) items.push_back({nodes_->handle(), 0, ZMQ_POLLIN, 0});
+    // Handshakes wait for this socket's answers: it is polled with the rest, never blocking.
+    if (zap_) items.push_back({zap_->handle(), 0, ZMQ_POLLIN, 0});
     const TimeMs wait = std::max<TimeMs>(0, next_tick - MonotonicNowMs());
     try {
       zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait));
@@ -278,7 +623,7 @@ Status Server::Run(int signal_fd) {
       signalfd_siginfo info{};
       if (read(signal_fd, &info, sizeof info) > 0) {
         if (info.ssi_signo == SIGHUP) {
-          ReloadPolicy();
+          (void)ReloadPolicy("SIGHUP");
         } else {
           Log("signal " + std::to_string(info.ssi_signo) + ": shutting down");
           return OkStatus();
@@ -288,14 +633,15 @@ Status Server::Run(int signal_fd) {
     now_ = clock_.Now();
     Actions batch;
     std::vector<Outgoing> out;
-    if (local_) Receive(*local_, true, batch, out);
-    if (remote_) Receive(*remote_, false, batch, out);
+    if (zap_) ServeZap();
+    if (local_) Receive(*local_, Origin::kLocal, batch, out);
+    if (remote_) Receive(*remote_, Origin::kRemote, batch, out);
+    if (nodes_) Receive(*nodes_, Origin::kNodes, batch, out);
 
     const bool tick_due = MonotonicNowMs() >= next_tick;
     if (batch.Persistent() || tick_due) {
       Actions decided = Decide(state_, core_config_, now_);
-      LogJobChanges(decided, state_);
-      Install(state_, decided);
+      InstallActions(decided);
       for (Order& o : decided.orders) batch.orders.push_back(std::move(o));
       decided.orders.clear();
       batch.Append(std::move(decided));
@@ -309,6 +655,8 @@ Status Server::Run(int signal_fd) {
       std::map<std::string, TimeMs> seen;
       for (const auto& [name, node] : state_.nodes) seen[name] = node.last_seen;
       state_ = std::move(*reloaded);
+      // The batch's events were not kept: their numbers are given out again.
+      if (auto b = store_.EventBounds(); b) next_event_seq_ = b->second + 1;
       for (auto& [name, node] : state_.nodes) node.last_seen = seen.count(name) ? seen[name] : now_;
       for (Outgoing& o : out) {
         if (o.to_client) Send({o.to, ErrorReply{Code::kUnavailable, "could not persist: " + s.message()}, o.req, true});
@@ -316,6 +664,13 @@ Status Server::Run(int signal_fd) {
       continue;
     }
     for (const Outgoing& o : out) Send(o);
+    Publish(batch.events);
+    if (tick_due && now_ >= next_prune_) {
+      if (Status s = store_.PruneEvents(now_ - config_.event_retention_ms); !s.ok()) {
+        Log("cannot prune old events: " + s.ToString());
+      }
+      next_prune_ = now_ + 60 * 1000;
+    }
     for (Order& order : batch.orders) {
       auto route = node_routes_.find(order.node);
       if (route == node_routes_.end()) continue;  // resent when the node is heard from

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/curve.h"
 #include "scheduler/core.h"
 #include "scheduler/store.h"
 
@@ -23,12 +25,16 @@ class Server {
   // `store` and `clock` must outlive the server.
   Server(SchedulerConfig config, Store& store, const Clock& clock);
 
-  // Loads the state, binds every endpoint and writes STATE_DIR/endpoints.
+  // Loads the state and the CURVE keys, binds every endpoint (the ZAP handler first),
+  // writes STATE_DIR/node_endpoints (when there are node endpoints), then
+  // STATE_DIR/endpoints. A bad or world-readable key file is an error here.
   Status Start();
   // Serves until SIGTERM or SIGINT (taken from a signalfd; the caller blocks them);
   // SIGHUP reloads the policy file (an invalid one is logged and the old one kept).
   Status Run(int signal_fd);
-  void ReloadPolicy();
+  // Re-reads the policy file and swaps it in; on error the old policy stays in force.
+  // Returns a one-line summary of the new policy. `why` prefixes the log lines.
+  Result<std::string> ReloadPolicy(const std::string& why);
 
  private:
   struct Route {
@@ -48,12 +54,31 @@ class Server {
     TimeMs deadline = 0;  // monotonic
   };
 
-  void Receive(zmq::socket_t& socket, bool local, Actions& batch, std::vector<Outgoing>& out);
-  void Dispatch(const Route& from, bool local, zmq::message_t& payload, Actions& batch,
+  // Which socket a message came in on: it decides how the caller is identified.
+  enum class Origin {
+    kLocal,   // ipc://: the kernel's peer credentials
+    kRemote,  // tcp:// endpoints: MUNGE credential per request, or anonymous
+    kNodes,   // node_endpoints: execds (CURVE + ZAP User-Id when a key is configured)
+  };
+
+  Status StartCurve();
+  void Receive(zmq::socket_t& socket, Origin origin, Actions& batch, std::vector<Outgoing>& out);
+  void Dispatch(const Route& from, Origin origin, zmq::message_t& payload, Actions& batch,
                 std::vector<Outgoing>& out);
+  // Who a tcp client is (its MUNGE credential), or the error to answer it with.
+  Result<Caller> RemoteCaller(zmq::message_t& payload, const Envelope& env);
   void Send(const Outgoing& o);
+  // Numbers the events of `actions` (events.h), logs its job changes and installs it.
+  void InstallActions(Actions& actions);
+  // Publishes committed events on the event endpoints.
+  void Publish(const std::vector<Event>& events);
   void AnswerWaiters(bool all_due);
   std::string UserName(uint32_t uid);
+  // Answers every pending ZAP request (CURVE handshakes on the node endpoints).
+  void ServeZap();
+  // Re-reads node_keys_dir when its modification time changed (a key added or removed),
+  // or with `force` (an unknown key knocked) when the last scan is a second old.
+  void ReloadNodeKeysIfChanged(bool force);
 
   SchedulerConfig config_;
   CoreConfig core_config_;
@@ -64,9 +89,22 @@ class Server {
 
   zmq::context_t context_;
   std::unique_ptr<zmq::socket_t> local_;   // ipc:// endpoints: callers known by peer credentials
-  std::unique_ptr<zmq::socket_t> remote_;  // tcp:// endpoints: execds, read-only clients
+  std::unique_ptr<zmq::socket_t> remote_;  // tcp:// endpoints: clients (MUNGE or read-only)
+  std::unique_ptr<zmq::socket_t> nodes_;   // node_endpoints: execds
+  std::unique_ptr<zmq::socket_t> zap_;     // REP on inproc://zeromq.zap.01 when CURVE is on
+  bool curve_ = false;
+  std::string curve_secret_;  // Z85, for the node endpoints
+  NodeKeys config_keys_;  // from node_keys
+  NodeKeys node_keys_;    // config_keys_ plus node_keys_dir: what ZAP accepts
+  int64_t keys_dir_mtime_ns_ = -1;
+  TimeMs keys_scanned_at_ = 0;  // monotonic
+  std::set<std::string> refused_keys_;  // logged once each (bounded)
   std::map<std::string, Route> node_routes_;
   std::vector<Waiter> waiters_;
+  std::unique_ptr<zmq::socket_t> events_;  // PUB: corral events
+  std::vector<std::string> event_bound_;
+  int64_t next_event_seq_ = 1;
+  TimeMs next_prune_ = 0;
   std::map<uint32_t, std::string> user_names_;
 };
 

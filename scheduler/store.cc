@@ -16,7 +16,7 @@ namespace {
 
 // Migration N takes the schema from version N-1 to N. Never edit a released step;
 // add a new one.
-constexpr std::array<const char*, 6> kMigrations = {
+constexpr std::array<const char*, 8> kMigrations = {
     // 1: jobs and the next job id.
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE jobs(id INTEGER PRIMARY KEY, state TEXT NOT NULL, owner TEXT NOT NULL,"
@@ -41,6 +41,13 @@ constexpr std::array<const char*, 6> kMigrations = {
     "CREATE TABLE tasks(job_id INTEGER NOT NULL, task_id INTEGER NOT NULL,"
     "                   state TEXT NOT NULL, end_time INTEGER NOT NULL DEFAULT 0,"
     "                   record TEXT NOT NULL, PRIMARY KEY(job_id, task_id));",
+    // 7: the audit log of admin and operator actions (qconf -reload, qmod -d/-e, acting
+    // on other users' jobs), newest last.
+    "CREATE TABLE audit(seq INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,"
+    "                   user TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL);",
+    // 8: job and node events (corral events), kept for event_retention so that a
+    // subscriber can resume from a sequence number; the record is EncodeEvent JSON.
+    "CREATE TABLE events(seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, record TEXT NOT NULL);",
 };
 
 Error SqlError(sqlite3* db, const std::string& what) {
@@ -149,6 +156,8 @@ Store::~Store() {
   sqlite3_finalize(put_node_);
   sqlite3_finalize(put_task_);
   sqlite3_finalize(put_meta_);
+  sqlite3_finalize(put_audit_);
+  sqlite3_finalize(put_event_);
   sqlite3_close(db_);
 }
 
@@ -174,6 +183,8 @@ Status Store::Prepare() {
       {&put_meta_,
        "INSERT INTO meta(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET "
        "value=excluded.value"},
+      {&put_audit_, "INSERT INTO audit(time, user, action, detail) VALUES(?,?,?,?)"},
+      {&put_event_, "INSERT INTO events(seq, time, record) VALUES(?,?,?)"},
   };
   for (auto& s : statements) {
     if (sqlite3_prepare_v3(db_, s.sql, -1, SQLITE_PREPARE_PERSISTENT, s.stmt, nullptr) !=
@@ -324,6 +335,23 @@ Status Store::Apply(const Actions& actions) {
     sqlite3_bind_text(put_node_, 8, counts.c_str(), -1, SQLITE_TRANSIENT);
     if (sqlite3_step(put_node_) != SQLITE_DONE) return fail("store node " + node.name);
   }
+  for (const AuditEntry& e : actions.audit) {
+    sqlite3_reset(put_audit_);
+    sqlite3_bind_int64(put_audit_, 1, e.time);
+    sqlite3_bind_text(put_audit_, 2, e.user.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(put_audit_, 3, e.action.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(put_audit_, 4, e.detail.c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(put_audit_) != SQLITE_DONE) return fail("store audit entry");
+  }
+  for (const Event& e : actions.events) {
+    const std::string record = EncodeEvent(e);
+    sqlite3_reset(put_event_);
+    sqlite3_bind_int64(put_event_, 1, e.seq);
+    sqlite3_bind_int64(put_event_, 2, e.time);
+    sqlite3_bind_text(put_event_, 3, record.c_str(), static_cast<int>(record.size()),
+                      SQLITE_TRANSIENT);
+    if (sqlite3_step(put_event_) != SQLITE_DONE) return fail("store event");
+  }
   if (actions.next_job_id) {
     sqlite3_reset(put_meta_);
     sqlite3_bind_text(put_meta_, 1, "next_job_id", -1, SQLITE_STATIC);
@@ -335,6 +363,81 @@ Status Store::Apply(const Actions& actions) {
     (void)Exec(db_, "ROLLBACK");
     return s;
   }
+  return OkStatus();
+}
+
+Result<std::vector<AuditEntry>> Store::ReadAudit(int64_t limit) {
+  sqlite3_stmt* st = nullptr;
+  const char* sql =
+      "SELECT time, user, action, detail FROM (SELECT * FROM audit ORDER BY seq DESC LIMIT ?) "
+      "ORDER BY seq";
+  if (sqlite3_prepare_v2(db_, sql, -1, &st, nullptr) != SQLITE_OK) {
+    return SqlError(db_, "read the audit log");
+  }
+  sqlite3_bind_int64(st, 1, limit);
+  std::vector<AuditEntry> out;
+  int rc = SQLITE_ROW;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    auto text = [&](int col) {
+      const unsigned char* t = sqlite3_column_text(st, col);
+      return t ? std::string(reinterpret_cast<const char*>(t)) : std::string();
+    };
+    out.push_back({sqlite3_column_int64(st, 0), text(1), text(2), text(3)});
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return SqlError(db_, "read the audit log");
+  return out;
+}
+
+Result<std::vector<Event>> Store::ReadEvents(int64_t after, int64_t limit) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT record FROM events WHERE seq > ? ORDER BY seq LIMIT ?", -1,
+                         &st, nullptr) != SQLITE_OK) {
+    return SqlError(db_, "read events");
+  }
+  sqlite3_bind_int64(st, 1, after);
+  sqlite3_bind_int64(st, 2, limit);
+  std::vector<Event> out;
+  int rc = SQLITE_ROW;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    Result<Event> e = DecodeEvent(text ? text : "");
+    if (!e) {
+      sqlite3_finalize(st);
+      return Error(Code::kInternal, "stored " + e.error().message());
+    }
+    out.push_back(std::move(*e));
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return SqlError(db_, "read events");
+  return out;
+}
+
+Result<std::pair<int64_t, int64_t>> Store::EventBounds() {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT IFNULL(MIN(seq), 0), IFNULL(MAX(seq), 0) FROM events", -1,
+                         &st, nullptr) != SQLITE_OK) {
+    return SqlError(db_, "read event bounds");
+  }
+  std::pair<int64_t, int64_t> out{0, 0};
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    out = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1)};
+  }
+  sqlite3_finalize(st);
+  return out;
+}
+
+Status Store::PruneEvents(TimeMs before) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_,
+                         "DELETE FROM events WHERE time < ? AND seq < (SELECT MAX(seq) FROM events)",
+                         -1, &st, nullptr) != SQLITE_OK) {
+    return SqlError(db_, "prune events").status;
+  }
+  sqlite3_bind_int64(st, 1, before);
+  const int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return SqlError(db_, "prune events").status;
   return OkStatus();
 }
 

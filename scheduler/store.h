@@ -24,7 +24,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 8;
   int schema_version() const { return version_; }
 
   // The whole state, indexes rebuilt.
@@ -32,6 +32,16 @@ class Store {
 
   // Persists every record in `actions` in one transaction; nothing on failure.
   Status Apply(const Actions& actions);
+
+  // The latest `limit` audit entries, oldest first.
+  Result<std::vector<AuditEntry>> ReadAudit(int64_t limit);
+
+  // Events after `after`, oldest first, at most `limit`.
+  Result<std::vector<Event>> ReadEvents(int64_t after, int64_t limit);
+  // The oldest and newest event kept ({0, 0} when there is none).
+  Result<std::pair<int64_t, int64_t>> EventBounds();
+  // Forgets events older than `before`, always keeping the newest (its seq numbers on).
+  Status PruneEvents(TimeMs before);
 
   // Applies migrations 1..`version` only: for tests of migration from older schemas.
   static Status MigrateTo(sqlite3* db, int version);
@@ -46,6 +56,8 @@ class Store {
   sqlite3_stmt* put_node_ = nullptr;
   sqlite3_stmt* put_task_ = nullptr;
   sqlite3_stmt* put_meta_ = nullptr;
+  sqlite3_stmt* put_audit_ = nullptr;
+  sqlite3_stmt* put_event_ = nullptr;
 };
 
 }  // namespace corral

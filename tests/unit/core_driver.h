@@ -14,6 +14,13 @@
 
 namespace corral::testing {
 
+// The policy engine of policy YAML `yaml` (origin "p.yaml"); REQUIREs that it parses.
+inline std::shared_ptr<const PolicyEngine> Engine(const std::string& yaml) {
+  Result<Policy> policy = ParsePolicy(yaml, "p.yaml");
+  REQUIRE_MESSAGE(policy.has_value(), (policy ? "" : policy.error().message()));
+  return std::make_shared<const PolicyEngine>(std::move(*policy));
+}
+
 // A cluster driven through the core exactly as the server drives it.
 struct Cluster {
   ClusterState state;

@@ -10,12 +10,6 @@ using namespace corral::testing;
 
 namespace {
 
-std::shared_ptr<const PolicyEngine> Engine(const std::string& yaml) {
-  Result<Policy> policy = ParsePolicy(yaml, "p.yaml");
-  REQUIRE_MESSAGE(policy.has_value(), (policy ? "" : policy.error().message()));
-  return std::make_shared<const PolicyEngine>(std::move(*policy));
-}
-
 JobSpec Timed(int cores, int64_t h_rt_s) {
   JobSpec spec = Spec(cores);
   spec.h_rt_s = h_rt_s;
