@@ -4,6 +4,8 @@
 #include "execd/launcher.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -44,6 +46,23 @@ JobUser LookupUser(uid_t uid) {
   if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) return {};
   return JobUser{pw.pw_name ? pw.pw_name : "", pw.pw_dir ? pw.pw_dir : "",
                  pw.pw_shell ? pw.pw_shell : ""};
+}
+
+// The groups of user `name` with primary group `gid` (first), as initgroups would set them.
+// Like LookupUser it asks NSS, so it runs in the execd before fork, never in the child.
+std::vector<gid_t> GroupsOf(const std::string& name, gid_t gid) {
+  std::vector<gid_t> groups(64);
+  for (;;) {
+    int n = static_cast<int>(groups.size());
+    if (getgrouplist(name.c_str(), gid, groups.data(), &n) >= 0) {
+      groups.resize(static_cast<size_t>(n));
+      return groups;
+    }
+    // Too small: glibc says how many there are in n.
+    const size_t want = std::max(static_cast<size_t>(n), groups.size() * 2);
+    if (want > NGROUPS_MAX) return {gid};
+    groups.resize(want);
+  }
 }
 
 std::string ExpandPseudoVariables(std::string_view path, const Job& job, const JobUser& user,
@@ -245,6 +264,24 @@ std::string AttemptName(const AttemptKey& key) {
   return std::to_string(key.job_id) + "." + task + std::to_string(key.attempt);
 }
 
+Status CheckJobOwner(const Job& job, uid_t execd_uid, const std::string& execd_user,
+                     bool allow_root_jobs) {
+  if (execd_uid == 0) {
+    if (job.uid != 0 || allow_root_jobs) return OkStatus();
+    return Error(Code::kPermissionDenied,
+                 "refused: this node does not run jobs of root (uid 0); submit as another user, "
+                 "or set allow_root_jobs: true in the node's execd configuration");
+  }
+  if (job.uid == execd_uid) return OkStatus();
+  auto who = [](const std::string& name, uid_t uid) {
+    return (name.empty() ? "" : name + " ") + "(uid " + std::to_string(uid) + ")";
+  };
+  return Error(Code::kPermissionDenied,
+               "refused: the execd on this node runs as " + who(execd_user, execd_uid) +
+                   ", not as root, and so runs only that user's jobs; this job belongs to " +
+                   who(job.owner, job.uid));
+}
+
 std::string JobWorkingDirectory(const Job& job, const JobUser& user) {
   if (!job.spec.cwd.empty()) return job.spec.cwd;
   if (!user.home.empty()) return user.home;
@@ -344,27 +381,62 @@ Result<std::unique_ptr<PosixLauncher>> PosixLauncher::Create(LauncherOptions opt
   if (!spool_dir.has_filename()) spool_dir = spool_dir.parent_path();  // "spool/" -> "spool"
   options.spool_dir = spool_dir.string();
   const fs::path jobs = fs::path(options.spool_dir) / "jobs";
-  fs::create_directories(jobs, ec);
-  if (ec) return Error(Code::kInternal, "cannot create " + jobs.string() + ": " + ec.message());
-  // Users' jobs must reach their own SPOOL/jobs/<id>.<attempt>/{script,tmp}.
-  fs::permissions(jobs,
-                  fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec |
-                      fs::perms::group_read | fs::perms::others_read,
-                  ec);
-  if (access(jobs.c_str(), W_OK | X_OK) != 0) {
-    return Error(Code::kInvalidArgument, jobs.string() + " is not writable: " + Errno(errno));
+  const uid_t self = geteuid();
+  // The spool holds what the execd believes (exit files, recorded pids) and the scripts it
+  // runs as their owners: nobody else may be able to rename or plant anything in it. A
+  // directory made here gets 0711; one the admin made is checked before anything is put in
+  // it, and never changed (it could be shared, like /tmp).
+  if (!fs::exists(options.spool_dir, ec) && !ec) {
+    fs::create_directories(options.spool_dir, ec);
+    if (ec) {
+      return Error(Code::kInternal, "cannot create " + options.spool_dir + ": " + ec.message());
+    }
+    if (chmod(options.spool_dir.c_str(), 0711) != 0) {
+      return Error(Code::kInternal,
+                   "cannot set the mode of " + options.spool_dir + ": " + Errno(errno));
+    }
+  }
+  struct stat spool {};
+  if (stat(options.spool_dir.c_str(), &spool) != 0) {
+    return Error(Code::kInternal, "cannot stat " + options.spool_dir + ": " + Errno(errno));
+  }
+  if (spool.st_uid != self) {
+    return Error(Code::kInvalidArgument,
+                 "the spool directory " + options.spool_dir + " belongs to uid " +
+                     std::to_string(spool.st_uid) + "; it must belong to the user corral-execd " +
+                     "runs as (uid " + std::to_string(self) + ")");
+  }
+  if ((spool.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(spool.st_mode & 07777));
+    return Error(Code::kInvalidArgument,
+                 "the spool directory " + options.spool_dir + " is writable by other users (mode " +
+                     mode + "); give corral-execd a directory of its own, or chmod go-w it");
   }
   // As root, jobs run as other users who must reach their script through the spool; say so
   // now rather than fail every job with "Permission denied".
-  struct stat spool {};
-  if (geteuid() == 0 && stat(options.spool_dir.c_str(), &spool) == 0 &&
-      (spool.st_mode & S_IXOTH) == 0) {
+  if (self == 0 && (spool.st_mode & S_IXOTH) == 0) {
     return Error(Code::kInvalidArgument,
                  options.spool_dir + " must be searchable by job owners (chmod o+x)");
   }
+  // SPOOL/jobs: searchable, not listable. A job reaches its own attempt's files by name;
+  // what each attempt directory lets through is set in Launch.
+  if (mkdir(jobs.c_str(), 0711) != 0 && errno != EEXIST) {
+    return Error(Code::kInternal, "cannot create " + jobs.string() + ": " + Errno(errno));
+  }
+  struct stat jobs_dir {};
+  if (lstat(jobs.c_str(), &jobs_dir) != 0 || !S_ISDIR(jobs_dir.st_mode) ||
+      jobs_dir.st_uid != self) {
+    return Error(Code::kInvalidArgument,
+                 jobs.string() + " must be a directory of the user corral-execd runs as");
+  }
+  if (chmod(jobs.c_str(), 0711) != 0 || access(jobs.c_str(), W_OK | X_OK) != 0) {
+    return Error(Code::kInvalidArgument, jobs.string() + " is not writable: " + Errno(errno));
+  }
   if (options.clock == nullptr) options.clock = &kSystemClock;
   if (options.cpus.empty()) options.cpus = AllowedCpus();
-  return std::unique_ptr<PosixLauncher>(new PosixLauncher(std::move(options)));
+  return std::unique_ptr<PosixLauncher>(
+      new PosixLauncher(std::move(options), LookupUser(self).name));
 }
 
 PosixLauncher::~PosixLauncher() {
@@ -430,15 +502,28 @@ Result<pid_t> PosixLauncher::Launch(const Job& job) {
   }
   shepherd.gpu_fence = PlanGpuFence(options_.gpus, AttemptName(key), job.alloc_gpus);
   JobPlan& plan = shepherd.job;
-  // Without root the job can only run as the execd's own user (a one-user test cluster).
-  const bool as_root = geteuid() == 0;
-  plan.uid = as_root ? job.uid : geteuid();
+  const uid_t self = geteuid();
+  if (Status s = CheckJobOwner(job, self, self_name_, options_.allow_root_jobs); !s.ok()) {
+    return std::unexpected(s);
+  }
+  // As root the job becomes its owner; otherwise it runs as this process's user, which
+  // CheckJobOwner has just found to be its owner.
+  const bool as_root = self == 0;
+  plan.uid = as_root ? job.uid : self;
   plan.gid = as_root ? job.gid : getegid();
   const JobUser user = LookupUser(plan.uid);
-  plan.switch_user = as_root && job.uid != 0;
   plan.login = !user.name.empty() ? user.name : job.owner;
-  if (plan.switch_user && plan.login.empty()) {
-    return Error(Code::kFailedPrecondition, "unknown user id " + std::to_string(job.uid));
+  if (as_root) {
+    // The node's own databases decide who the owner is here, as with Grid Engine and Slurm:
+    // no passwd entry, no job. NSS is asked only here, before fork (see GroupsOf).
+    if (user.name.empty()) {
+      return Error(Code::kFailedPrecondition,
+                   "user id " + std::to_string(job.uid) +
+                       (job.owner.empty() ? "" : " (" + job.owner + ")") +
+                       " is not known on this node (no passwd entry)");
+    }
+    plan.switch_user = true;
+    plan.groups = GroupsOf(user.name, plan.gid);
   }
   if (spec.binary && spec.args.empty()) {
     return Error(Code::kInvalidArgument, "binary job without a command");
@@ -455,9 +540,13 @@ Result<pid_t> PosixLauncher::Launch(const Job& job) {
   // Spool: a fresh directory per attempt. One with the same name is stale: the agent never
   // starts an attempt twice, and Recover has taken over those that still run.
   const std::string& dir = shepherd.paths.dir;
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  if (mkdir(dir.c_str(), 0711) != 0 && errno != EEXIST) {
+  (void)RemoveTree(dir);  // a failure shows as EEXIST just below
+  // Owned by the execd with the job's group, 0710: the owner passes through to the files
+  // below that are theirs (script, TMPDIR, result); other users cannot even look up a name
+  // here unless they share the job's group, and then find only files that are 0600/0700.
+  // The shepherd's records (shepherd.pid, job.pgid, exit) are the execd's, 0600.
+  if (mkdir(dir.c_str(), 0700) != 0 ||
+      (as_root && (chown(dir.c_str(), 0, plan.gid) != 0 || chmod(dir.c_str(), 0710) != 0))) {
     return Error(Code::kInternal, "cannot create " + dir + ": " + Errno(errno));
   }
   JobFiles files;
@@ -641,10 +730,9 @@ Status PosixLauncher::Release(const AttemptKey& key) {
   if (!options_.gpus.cgroup_parent.empty()) {
     rmdir((options_.gpus.cgroup_parent + "/" + AttemptName(key)).c_str());
   }
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  if (ec) return Error(Code::kInternal, "cannot remove " + dir + ": " + ec.message());
-  return OkStatus();
+  // TMPDIR below it is the job owner's, who may have left symlinks there, or may still be
+  // swapping directories for symlinks: RemoveTree never follows one.
+  return RemoveTree(dir);
 }
 
 Result<MemoryEnforcement> DetectMemoryEnforcement(std::string_view wanted, const std::string& node) {

@@ -65,8 +65,8 @@ class Launcher {
   // Starts `job.attempt` of `job`. Returns a pid (the shepherd's) once the job's process
   // exists (PosixLauncher waits for its shepherd to report the job's pgid, a fork away).
   // PosixLauncher binds the job to the CPUs its job.alloc_cores map onto (none: unbound).
-  // An error when it could not even be handed to a shepherd (spool, unknown user, fork,
-  // invalid core indices);
+  // An error when it could not even be handed to a shepherd (an owner it may not run
+  // (PermissionDenied, see CheckJobOwner), spool, unknown user, fork, invalid core indices);
   // failures of the job's own start (chdir, exec, ...) come later from Reap, with `failure`.
   virtual Result<pid_t> Launch(const Job& job) = 0;
   // SIGKILL to the attempt's process group; its end then comes from Reap. False if it does
@@ -172,17 +172,35 @@ struct LauncherOptions {
   std::vector<int> cpus;
   MemoryEnforcement memory;  // default: sampling (DetectMemoryEnforcement picks the best)
   GpuFencing gpus;           // default: CUDA_VISIBLE_DEVICES only (see DetectGpuFencing)
+  // Whether a launcher running as root runs jobs of uid 0 (as root). The daemon's default
+  // is false (ExecdConfig::allow_root_jobs, set from the config); true here so that a
+  // launcher embedded in a test runs the jobs of whoever runs the test.
+  bool allow_root_jobs = true;
 };
 
+// Whether this execd may run `job` at all, given the user it runs as (`execd_uid`, named
+// `execd_user` in the message; "" if unknown). As root (execd_uid 0): every owner but uid 0,
+// which needs `allow_root_jobs`. Otherwise only jobs of execd_uid itself: an unprivileged
+// execd cannot switch users, and running a job as someone else would give the submitter
+// that account. PermissionDenied with a message for the job's owner ("refused: ..."). Pure.
+Status CheckJobOwner(const Job& job, uid_t execd_uid, const std::string& execd_user,
+                     bool allow_root_jobs);
+
 // Each attempt runs under its own shepherd (a fork of the execd in a new session), which
-// starts the job in its own process group as the job's owner when the execd runs as root,
-// and writes the outcome to the spool. Shepherds started here are reaped with waitpid after
+// starts the job in its own process group and writes the outcome to the spool. As root, the
+// job runs as its owner: uid, gid and supplementary groups from the node's passwd and group
+// databases (resolved here, before fork), set in the job child before it opens its output
+// files or execs, so that it can reach only what its owner can. Without root, only jobs
+// of the execd's own user run (CheckJobOwner). The spool keeps the execd's records (0600)
+// apart from the few files a job reads, which belong to its owner (see execd/spool.h). Shepherds started here are reaped with waitpid after
 // SIGCHLD; those of an earlier execd are watched through pidfds (WatchFds). Destroying the
 // launcher leaves every attempt running. Not copyable: it tracks processes.
 class PosixLauncher final : public Launcher {
  public:
-  // Creates SPOOL/jobs if needed; a relative spool_dir is made absolute. InvalidArgument or
-  // Internal when the spool is unusable.
+  // Creates SPOOL/jobs if needed (mode 0711: jobs reach their own attempt's files by name but
+  // list nothing); a relative spool_dir is made absolute. InvalidArgument when the spool is
+  // not this process's own (owned by another user, writable by group or others, searchable
+  // by no one when running as root), Internal when it cannot be created.
   static Result<std::unique_ptr<PosixLauncher>> Create(LauncherOptions options);
   ~PosixLauncher() override;
 
@@ -218,11 +236,13 @@ class PosixLauncher final : public Launcher {
     ProcessId identity;  // re-attached: tells the shepherd from a later owner of its pid
   };
 
-  explicit PosixLauncher(LauncherOptions options) : options_(std::move(options)) {}
+  PosixLauncher(LauncherOptions options, std::string self_name)
+      : options_(std::move(options)), self_name_(std::move(self_name)) {}
   // The end of an attempt whose shepherd has exited: its exit file, else "lost".
   AttemptEnd Collect(const AttemptKey& key, const std::string& how);
 
   LauncherOptions options_;
+  std::string self_name_;  // the user this process runs as, for CheckJobOwner's messages
   std::map<AttemptKey, Tracked> running_;
 };
 

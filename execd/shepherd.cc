@@ -248,16 +248,27 @@ struct JobCgroups {
   BindToCpus(plan.cpus, status_fd);
 
   if (plan.switch_user) {
-    if (initgroups(plan.login.c_str(), plan.gid) != 0) {
+    // Groups first, while still root; setuid last, as it gives up the right to do the rest.
+    if (setgroups(plan.groups.size(), plan.groups.data()) != 0) {
       ChildFail(status_fd, "cannot set supplementary groups of ", plan.login.c_str(), errno);
     }
     if (setgid(plan.gid) != 0)
       ChildFail(status_fd, "cannot setgid for ", plan.login.c_str(), errno);
     if (setuid(plan.uid) != 0)
       ChildFail(status_fd, "cannot setuid for ", plan.login.c_str(), errno);
+    // Root must be gone for good: real, effective and saved ids (setuid as root sets all three).
+    if (plan.uid != 0 && (setuid(0) == 0 || seteuid(0) == 0 || getuid() != plan.uid ||
+                          geteuid() != plan.uid || getgid() != plan.gid || getegid() != plan.gid)) {
+      ChildFail(status_fd, "cannot drop root privileges for ", plan.login.c_str(), EPERM);
+    }
+    // Until exec this process is a copy of the execd's memory (its keys included): the
+    // owner must not read it through ptrace or /proc/PID/mem. setuid already made it
+    // undumpable unless fs.suid_dumpable says otherwise; exec makes the job dumpable again.
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   }
   // After setuid, so that the directory and the output files are checked and created with
-  // the job owner's rights.
+  // the job owner's rights: a job cannot have root create or truncate a file, nor follow a
+  // symlink, where its owner could not.
   if (chdir(plan.cwd.c_str()) != 0)
     ChildFail(status_fd, "cannot chdir to ", plan.cwd.c_str(), errno);
 

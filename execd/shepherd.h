@@ -19,10 +19,13 @@ namespace corral {
 
 // How to start the job's process, fully prepared before fork.
 struct JobPlan {
-  bool switch_user = false;  // initgroups/setgid/setuid (the execd runs as root)
-  std::string login;         // for initgroups
+  // setgroups(groups), setgid(gid), setuid(uid) before the output files and exec (the execd
+  // runs as root). Everything is resolved before fork: the child asks no NSS database.
+  bool switch_user = false;
+  std::string login;            // the owner's name, for messages
   uid_t uid = 0;
   gid_t gid = 0;
+  std::vector<gid_t> groups;    // supplementary groups (getgrouplist of login and gid)
   std::string cwd;
   std::string stdout_path;
   std::string stderr_path;
@@ -60,6 +63,11 @@ struct ShepherdPlan {
 // deny rules before the fork and the job child joins it next (before setuid and exec); a
 // fence that cannot be set up fails the attempt ("cannot create the GPU devices cgroup ...")
 // rather than run the job unfenced. At the end what is left in it is killed and it is removed.
+// With switch_user, the job child then takes the owner's groups, gid and uid, checks that
+// root cannot be regained (setuid(0) must fail) and makes itself undumpable until exec (it is
+// still a copy of the execd's memory); only then does it chdir, open its output files (so
+// they are created, truncated and followed through symlinks with the owner's rights alone)
+// and exec. The shepherd stays root but outside the job's process group and session.
 // It waits for the job (SIGTERM to its group at h_rt, SIGKILL after the grace period),
 // SIGKILLs whatever is left in the group, writes the exit file (fsync'd) and exits 0 (1 if
 // the exit file could not be written). A job that could not start (chdir, exec, ...) gets

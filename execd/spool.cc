@@ -78,6 +78,43 @@ bool Field(const std::map<std::string, std::string, std::less<>>& fields, std::s
   return it == fields.end() || ParseNumber(it->second, out);
 }
 
+// Empties the directory open as `fd` (taken over and closed), depth first. False if
+// something could not be removed.
+bool RemoveContents(int fd) {
+  DIR* dir = fdopendir(fd);
+  if (dir == nullptr) {
+    close(fd);
+    return false;
+  }
+  // The names first: removing entries while reading the directory may skip some.
+  std::vector<std::string> names;
+  while (const dirent* entry = readdir(dir)) {
+    const std::string_view name = entry->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  bool ok = true;
+  const int at = dirfd(dir);
+  for (const std::string& name : names) {
+    if (unlinkat(at, name.c_str(), 0) == 0 || errno == ENOENT) continue;
+    if (errno != EISDIR) {
+      ok = false;
+      continue;
+    }
+    // A directory, when unlinkat looked; O_NOFOLLOW | O_DIRECTORY fails on whatever was put
+    // there since unless it is still a directory, which is then what gets emptied.
+    const int sub = openat(at, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0) {
+      // Swapped for a symlink or a file meanwhile: remove that instead.
+      ok = unlinkat(at, name.c_str(), 0) == 0 && ok;
+      continue;
+    }
+    ok = RemoveContents(sub) && ok;
+    if (unlinkat(at, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) ok = false;
+  }
+  closedir(dir);
+  return ok;
+}
+
 std::string BootId() {
   Result<std::string> id = ReadSmallFile("/proc/sys/kernel/random/boot_id");
   if (!id) return "";
@@ -217,7 +254,8 @@ Status WriteAll(int fd, std::string_view text, const std::string& path) {
 
 Status WriteFileAtomically(const std::string& path, std::string_view text, bool durable) {
   const std::string tmp = path + ".tmp";
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  // 0600: what the shepherd records is the execd's business, not other users' jobs'.
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return Error(Code::kInternal, "cannot create " + tmp + ": " + Errno(errno));
   if (Status s = WriteAll(fd, text, tmp); !s.ok()) {
     close(fd);
@@ -265,6 +303,17 @@ Result<std::string> ReadSmallFile(const std::string& path) {
   }
   close(fd);
   return text;
+}
+
+Status RemoveTree(const std::string& path) {
+  if (unlink(path.c_str()) == 0 || errno == ENOENT) return OkStatus();
+  if (errno == EISDIR) {
+    const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    const bool emptied = fd >= 0 && RemoveContents(fd);
+    if (rmdir(path.c_str()) == 0 || errno == ENOENT) return OkStatus();
+    if (!emptied) return Error(Code::kInternal, "cannot remove everything below " + path);
+  }
+  return Error(Code::kInternal, "cannot remove " + path + ": " + Errno(errno));
 }
 
 }  // namespace corral

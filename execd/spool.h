@@ -1,6 +1,12 @@
 // The spool's layout and the small files shepherds leave there: SPOOL/jobs/<id>.<attempt>/
 // {script, tmp/, shepherd.pid, job.pgid, exit}. Writing and parsing them, and telling whether a
 // recorded pid is still the same process. No process control and no clock reads here.
+//
+// Who may read what (as root): SPOOL and SPOOL/jobs are the execd's, 0711 (searchable, not
+// listable); an attempt's directory is the execd's with the job's group, 0710; in it the
+// execd's records are 0600 and the files the job uses (script, tmp/, result.json,
+// params.json) are its owner's, 0700/0600. So a job reaches its own files by name and
+// nothing of the execd's or of another user's job.
 #pragma once
 
 #include <sys/types.h>
@@ -55,11 +61,18 @@ Result<AttemptEnd> ParseExitFile(std::string_view text, const AttemptKey& key);
 // in the error. Does not close `fd`.
 Status WriteAll(int fd, std::string_view text, const std::string& path);
 
-// Writes `text` to `path` through `path`.tmp and rename, so that readers see the whole
-// file or none. With `durable`, the data and the directory entry are fsync'd first.
+// Writes `text` to `path` (mode 0600) through `path`.tmp and rename, so that readers see the
+// whole file or none. With `durable`, the data and the directory entry are fsync'd first.
 Status WriteFileAtomically(const std::string& path, std::string_view text, bool durable);
 
 // The contents of a small file. NotFound when it does not exist.
 Result<std::string> ReadSmallFile(const std::string& path);
+
+// Removes `path` and, if it is a directory, everything below it, without ever following a
+// symlink: each directory is opened relative to its parent with O_NOFOLLOW, so a job that
+// swaps a directory of its TMPDIR for a symlink to /etc while root removes it gets only its
+// symlink removed. OK when `path` does not exist; Internal naming `path` when something
+// stayed (e.g. a tree deeper than the descriptors this process may open).
+Status RemoveTree(const std::string& path);
 
 }  // namespace corral

@@ -7,12 +7,15 @@
 #include "execd/launcher.h"
 
 #include <doctest/doctest.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -21,6 +24,7 @@
 
 #include "common/clock.h"
 #include "execd/inventory.h"
+#include "execd/spool.h"
 
 namespace corral {
 using corral::testing::PauseMs;
@@ -205,22 +209,323 @@ TEST_CASE("launcher: kill takes down the whole process group, reported as 137 / 
   CHECK(ProcessDead(grandchild));
 }
 
-TEST_CASE("launcher: as root, the job runs as its owner with its own TMPDIR") {
+// ---- job owners ------------------------------------------------------------------------
+
+TEST_CASE("launcher: an execd runs its owners' jobs: any but root's as root, its own without") {
+  Job job = MakeJob(3, 1, "who", "", "/w");
+  job.uid = 1001;
+  job.owner = "bob";
+  CHECK(CheckJobOwner(job, 0, "root", false).ok());
+
+  job.uid = 0;
+  job.owner = "root";
+  CHECK(CheckJobOwner(job, 0, "root", true).ok());
+  const Status root_refused = CheckJobOwner(job, 0, "root", false);
+  CHECK(root_refused.code() == Code::kPermissionDenied);
+  CHECK(root_refused.message() ==
+        "refused: this node does not run jobs of root (uid 0); submit as another user, or set "
+        "allow_root_jobs: true in the node's execd configuration");
+
+  // Without root: its own user only, whatever allow_root_jobs says.
+  job.uid = 1000;
+  job.owner = "alice";
+  CHECK(CheckJobOwner(job, 1000, "alice", false).ok());
+  job.uid = 1001;
+  job.owner = "bob";
+  const Status other = CheckJobOwner(job, 1000, "alice", true);
+  CHECK(other.code() == Code::kPermissionDenied);
+  CHECK(other.message() ==
+        "refused: the execd on this node runs as alice (uid 1000), not as root, and so runs only "
+        "that user's jobs; this job belongs to bob (uid 1001)");
+  job.uid = 0;
+  job.owner = "";
+  CHECK(CheckJobOwner(job, 1000, "", true).message() ==
+        "refused: the execd on this node runs as (uid 1000), not as root, and so runs only that "
+        "user's jobs; this job belongs to (uid 0)");
+}
+
+// An account of this machine to run test jobs as (Debian has nobody and daemon).
+struct Account {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string name;
+};
+
+std::optional<Account> FindAccount(const char* name) {
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  if (getpwnam_r(name, &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+    return std::nullopt;
+  }
+  return Account{pw.pw_uid, pw.pw_gid, pw.pw_name};
+}
+
+Job JobOf(const Account& who, JobId id, const std::string& name, const std::string& script,
+          const std::string& cwd) {
+  Job job = MakeJob(id, 1, name, script, cwd);
+  job.uid = who.uid;
+  job.gid = who.gid;
+  job.owner = who.name;
+  return job;
+}
+
+// /proc/self/status's "Groups:" line for `who`: the kernel sorts the list.
+std::string GroupsLine(const Account& who) {
+  std::vector<gid_t> groups(256);
+  int n = static_cast<int>(groups.size());
+  REQUIRE(getgrouplist(who.name.c_str(), who.gid, groups.data(), &n) >= 0);
+  groups.resize(static_cast<size_t>(n));
+  std::sort(groups.begin(), groups.end());
+  groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+  std::string line = "Groups:\t";
+  for (gid_t g : groups) line += std::to_string(g) + " ";
+  return line;
+}
+
+mode_t ModeOf(const std::string& path, uid_t* uid = nullptr, gid_t* gid = nullptr) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) return 0;
+  if (uid != nullptr) *uid = st.st_uid;
+  if (gid != nullptr) *gid = st.st_gid;
+  return st.st_mode & 07777;
+}
+
+TEST_CASE("launcher: as root, the job runs as its owner: ids, groups, no capabilities") {
   if (geteuid() != 0) return;  // switching users needs root
+  const std::optional<Account> nobody = FindAccount("nobody");
+  if (!nobody) return;
   TempDir dir;
   chmod(dir.path().c_str(), 0777);  // nobody writes its output here
   auto launcher = MakeLauncher(dir.path() + "/spool");
-  Job job = MakeJob(11, 1, "asuser", "#!/bin/sh\nid -u\ntouch \"$TMPDIR/x\" && echo tmp-ok\n",
-                    dir.path());
-  job.uid = 65534;  // nobody
-  job.gid = 65534;
-  job.owner = "nobody";
+  Job job = JobOf(*nobody, 11, "asuser",
+                  "#!/bin/sh\n"
+                  "grep -E '^(Uid|Gid|Groups|CapPrm|CapEff):' /proc/self/status\n"
+                  "echo USER=$USER LOGNAME=$LOGNAME HOME=$HOME\n"
+                  "touch \"$TMPDIR/x\" && echo tmp-ok\n",
+                  dir.path());
+  job.spec.env = {{"USER", "root"}, {"HOME", "/root"}};  // qsub -V from root's shell
 
   REQUIRE(launcher->Launch(job).has_value());
   std::optional<AttemptEnd> end = WaitForEnd(*launcher, {11, 1});
   REQUIRE(end.has_value());
+  CHECK(end->failure == "");
   CHECK(end->exit_code == 0);
-  CHECK(ReadFile(dir.path() + "/asuser.o11") == "65534\ntmp-ok\n");
+  const std::string uid = std::to_string(nobody->uid);
+  const std::string gid = std::to_string(nobody->gid);
+  CHECK(ReadFile(dir.path() + "/asuser.o11") ==
+        "Uid:\t" + uid + "\t" + uid + "\t" + uid + "\t" + uid + "\n" +  // real, eff, saved, fs
+            "Gid:\t" + gid + "\t" + gid + "\t" + gid + "\t" + gid + "\n" + GroupsLine(*nobody) +
+            "\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n"
+            "USER=nobody LOGNAME=nobody HOME=/nonexistent\ntmp-ok\n");
+  // The output file was created by the job, so it is the owner's.
+  uid_t owner = 0;
+  ModeOf(dir.path() + "/asuser.o11", &owner);
+  CHECK(owner == nobody->uid);
+}
+
+TEST_CASE("launcher: as root, cwd and output files are opened with the owner's rights only") {
+  if (geteuid() != 0) return;
+  const std::optional<Account> nobody = FindAccount("nobody");
+  if (!nobody) return;
+  TempDir dir;
+  chmod(dir.path().c_str(), 0777);
+  auto launcher = MakeLauncher(dir.path() + "/spool");
+  const std::string private_dir = dir.path() + "/private";  // root's, 0700
+  REQUIRE(mkdir(private_dir.c_str(), 0700) == 0);
+  std::ofstream(private_dir + "/secret") << "root's\n";
+  std::ofstream(dir.path() + "/rootfile") << "root's\n";  // 0644 in a directory anyone writes
+  REQUIRE(symlink((private_dir + "/secret").c_str(), (dir.path() + "/link").c_str()) == 0);
+  REQUIRE(symlink((private_dir + "/new").c_str(), (dir.path() + "/dangling").c_str()) == 0);
+
+  struct Case {
+    std::string stdout_path;
+    std::string cwd;
+    std::string failure;
+  };
+  const Case cases[] = {
+      // Root could truncate it; its owner cannot.
+      {dir.path() + "/rootfile", dir.path(),
+       "cannot open output file " + dir.path() + "/rootfile: Permission denied"},
+      // A symlink the job planted towards a file it could not open itself.
+      {dir.path() + "/link", dir.path(),
+       "cannot open output file " + dir.path() + "/link: Permission denied"},
+      // ... or towards a file it could not create itself.
+      {dir.path() + "/dangling", dir.path(),
+       "cannot open output file " + dir.path() + "/dangling: Permission denied"},
+      {"", private_dir, "cannot chdir to " + private_dir + ": Permission denied"},
+  };
+  JobId id = 30;
+  for (const Case& c : cases) {
+    CAPTURE(c.failure);
+    Job job = JobOf(*nobody, ++id, "out", "#!/bin/sh\necho written\n", c.cwd);
+    job.spec.stdout_path = c.stdout_path;
+    REQUIRE(launcher->Launch(job).has_value());
+    std::optional<AttemptEnd> end = WaitForEnd(*launcher, {id, 1});
+    REQUIRE(end.has_value());
+    CHECK(end->failure == c.failure);
+    CHECK(end->exit_code == 1);
+  }
+  CHECK(ReadFile(dir.path() + "/rootfile") == "root's\n");
+  CHECK(ReadFile(private_dir + "/secret") == "root's\n");
+  CHECK_FALSE(fs::exists(private_dir + "/new"));
+}
+
+TEST_CASE("launcher: as root, a job reads its own spooled files and nothing else there") {
+  if (geteuid() != 0) return;
+  const std::optional<Account> nobody = FindAccount("nobody");
+  const std::optional<Account> daemon = FindAccount("daemon");
+  if (!nobody || !daemon || nobody->gid == daemon->gid) return;
+  TempDir dir;
+  chmod(dir.path().c_str(), 0777);
+  const std::string spool = dir.path() + "/spool";
+  auto launcher = MakeLauncher(spool);
+
+  // Job 40 (daemon) leaves a file in its TMPDIR and waits to be killed.
+  const std::string ready = dir.path() + "/ready";
+  Job other = JobOf(*daemon, 40, "other",
+                    "#!/bin/sh\necho private > \"$TMPDIR/mine\"\necho $$ > " + ready +
+                        ".tmp\nmv " + ready + ".tmp " + ready + "\nexec sleep 100\n",
+                    dir.path());
+  REQUIRE(launcher->Launch(other).has_value());
+  const int64_t deadline = MonotonicNowMs() + kDeadlineMs;
+  while (!fs::exists(ready) && MonotonicNowMs() < deadline) PauseMs(2);
+  REQUIRE(fs::exists(ready));
+  const std::string other_pid = ReadFile(ready).substr(0, ReadFile(ready).find('\n'));
+
+  // Job 41 (nobody) tries everything it should not be able to do, and one thing it should.
+  const std::string jobs = spool + "/jobs";
+  Job probe = JobOf(*nobody, 41, "probe",
+                    "#!/bin/sh\n"
+                    "try() { what=$1; shift; if \"$@\" >/dev/null 2>&1; then echo \"$what: yes\"; "
+                    "else echo \"$what: no\"; fi; }\n"
+                    "try 'list the spool' ls " + jobs + "\n"
+                    "try 'read own script' cat " + jobs + "/41.1/script\n"
+                    "try 'read own shepherd.pid' cat " + jobs + "/41.1/shepherd.pid\n"
+                    "try 'write own exit' sh -c 'echo exit_code=0 > " + jobs + "/41.1/exit'\n"
+                    "try 'read the other script' cat " + jobs + "/40.1/script\n"
+                    "try 'read the other TMPDIR' cat " + jobs + "/40.1/tmp/mine\n"
+                    "try 'read the other job.pgid' cat " + jobs + "/40.1/job.pgid\n"
+                    "try 'kill the other job' kill -KILL $1\n",
+                    dir.path());
+  probe.spec.args = {other_pid};
+  REQUIRE(launcher->Launch(probe).has_value());
+  std::optional<AttemptEnd> end = WaitForEnd(*launcher, {41, 1});
+  REQUIRE(end.has_value());
+  CHECK(end->exit_code == 0);
+  CHECK(ReadFile(dir.path() + "/probe.o41") ==
+        "list the spool: no\n"
+        "read own script: yes\n"
+        "read own shepherd.pid: no\n"
+        "write own exit: no\n"
+        "read the other script: no\n"
+        "read the other TMPDIR: no\n"
+        "read the other job.pgid: no\n"
+        "kill the other job: no\n");
+  CHECK(ReadFile(dir.path() + "/probe.e41") == "");
+
+  // The modes that make it so.
+  uid_t uid = 99;
+  gid_t gid = 99;
+  CHECK(ModeOf(spool) == 0711);
+  CHECK(ModeOf(jobs) == 0711);
+  CHECK(ModeOf(jobs + "/41.1", &uid, &gid) == 0710);
+  CHECK(uid == 0);
+  CHECK(gid == nobody->gid);
+  for (const char* record : {"shepherd.pid", "job.pgid", "exit"}) {
+    CAPTURE(record);
+    CHECK(ModeOf(jobs + "/41.1/" + record, &uid) == 0600);
+    CHECK(uid == 0);
+  }
+  CHECK(ModeOf(jobs + "/41.1/script", &uid) == 0700);
+  CHECK(uid == nobody->uid);
+  CHECK(ModeOf(jobs + "/41.1/tmp", &uid) == 0700);
+  CHECK(uid == nobody->uid);
+  CHECK(ModeOf(jobs + "/41.1/result.json", &uid) == 0600);
+  CHECK(uid == nobody->uid);
+
+  CHECK(launcher->Kill({40, 1}));
+  end = WaitForEnd(*launcher, {40, 1});
+  REQUIRE(end.has_value());
+  CHECK(end->signal == SIGKILL);  // from the launcher, not from job 41
+}
+
+TEST_CASE("launcher: as root, jobs of root need allow_root_jobs; owners need a passwd entry") {
+  if (geteuid() != 0) return;
+  TempDir dir;
+  Result<std::unique_ptr<PosixLauncher>> strict = PosixLauncher::Create(
+      {.spool_dir = dir.path() + "/spool", .host = {"node7", "host7"}, .allow_root_jobs = false});
+  REQUIRE(strict.has_value());
+  Job job = MakeJob(50, 1, "rootjob", "#!/bin/sh\nexit 0\n", dir.path());
+  job.uid = 0;
+  job.gid = 0;
+  job.owner = "root";
+  Result<pid_t> pid = (*strict)->Launch(job);
+  REQUIRE_FALSE(pid.has_value());
+  CHECK(pid.error().code() == Code::kPermissionDenied);
+  CHECK(pid.error().message().starts_with("refused: this node does not run jobs of root"));
+  CHECK((*strict)->RunningCount() == 0);
+
+  // An owner this node does not know: the job cannot run as anyone.
+  const uid_t ghost = 3'999'999;
+  REQUIRE(getpwuid(ghost) == nullptr);
+  job.id = 51;
+  job.uid = ghost;
+  job.gid = ghost;
+  job.owner = "ghost";
+  pid = (*strict)->Launch(job);
+  REQUIRE_FALSE(pid.has_value());
+  CHECK(pid.error().message() ==
+        "user id 3999999 (ghost) is not known on this node (no passwd entry)");
+}
+
+TEST_CASE("launcher: release removes TMPDIR without following the job's symlinks") {
+  TempDir dir;
+  auto launcher = MakeLauncher(dir.path() + "/spool");
+  const std::string keep = dir.path() + "/keep";
+  fs::create_directory(keep);
+  std::ofstream(keep + "/file") << "kept\n";
+  Job job = MakeJob(60, 1, "links",
+                    "#!/bin/sh\nln -s " + keep + " \"$TMPDIR/link\"\nmkdir -p \"$TMPDIR/a/b/c\"\n"
+                    "ln -s " + keep + "/file \"$TMPDIR/a/b/c/f\"\n",
+                    dir.path());
+  REQUIRE(launcher->Launch(job).has_value());
+  std::optional<AttemptEnd> end = WaitForEnd(*launcher, {60, 1});
+  REQUIRE(end.has_value());
+  CHECK(end->exit_code == 0);
+  CHECK(launcher->Release({60, 1}).ok());
+  CHECK_FALSE(fs::exists(dir.path() + "/spool/jobs/60.1"));
+  CHECK(ReadFile(keep + "/file") == "kept\n");
+}
+
+TEST_CASE("launcher: a spool others can write to, or that is not its own, is refused") {
+  TempDir dir;
+  const std::string shared = dir.path() + "/shared";
+  fs::create_directory(shared);
+  chmod(shared.c_str(), 01777);  // like /tmp
+  Result<std::unique_ptr<PosixLauncher>> launcher =
+      PosixLauncher::Create({.spool_dir = shared, .host = {"n", "h"}});
+  REQUIRE_FALSE(launcher.has_value());
+  CHECK(launcher.error().message() ==
+        "the spool directory " + shared +
+            " is writable by other users (mode 1777); give corral-execd a directory of its own, "
+            "or chmod go-w it");
+  CHECK(ModeOf(shared) == 01777);  // checked, never changed
+
+  // A new one is made 0711.
+  launcher = PosixLauncher::Create({.spool_dir = dir.path() + "/new", .host = {"n", "h"}});
+  REQUIRE(launcher.has_value());
+  CHECK(ModeOf(dir.path() + "/new") == 0711);
+
+  if (geteuid() != 0) return;
+  const std::string theirs = dir.path() + "/theirs";
+  fs::create_directory(theirs);
+  REQUIRE(chown(theirs.c_str(), 65534, 65534) == 0);
+  launcher = PosixLauncher::Create({.spool_dir = theirs, .host = {"n", "h"}});
+  REQUIRE_FALSE(launcher.has_value());
+  CHECK(launcher.error().message() ==
+        "the spool directory " + theirs +
+            " belongs to uid 65534; it must belong to the user corral-execd runs as (uid 0)");
 }
 
 // ---- pure rules ------------------------------------------------------------------------

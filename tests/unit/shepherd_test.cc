@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -355,6 +356,43 @@ TEST_CASE("shepherd: spool names and files round-trip; bad input is refused") {
   ProcessId reused = *self;
   reused.start_ticks += 1;  // same pid, another process
   CHECK_FALSE(StillRunning(reused));
+}
+
+TEST_CASE("shepherd: its records are the execd's alone (0600)") {
+  TempDir dir;
+  const std::string spool = dir.path() + "/spool";
+  auto launcher = MakeLauncher(spool);
+  REQUIRE(launcher->Launch(MakeJob(70, "#!/bin/sh\nexit 0\n", dir.path())).has_value());
+  REQUIRE(WaitForEnd(*launcher, {70, 1}).has_value());
+  const AttemptPaths paths = PathsOf(spool, {70, 1});
+  for (const std::string& record : {paths.shepherd_pid, paths.job_pgid, paths.exit}) {
+    CAPTURE(record);
+    struct stat st {};
+    REQUIRE(stat(record.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+  }
+}
+
+TEST_CASE("shepherd: RemoveTree removes a tree and never what its symlinks point to") {
+  TempDir dir;
+  const std::string outside = dir.path() + "/outside";
+  fs::create_directories(outside + "/sub");
+  std::ofstream(outside + "/sub/file") << "stays\n";
+  const std::string tree = dir.path() + "/tree";
+  fs::create_directories(tree + "/a/b/c");
+  std::ofstream(tree + "/a/b/c/f") << "goes\n";
+  fs::create_directory_symlink(outside, tree + "/a/dirlink");
+  fs::create_symlink(outside + "/sub/file", tree + "/a/b/filelink");
+  REQUIRE(mkfifo((tree + "/a/fifo").c_str(), 0600) == 0);
+
+  CHECK(RemoveTree(tree).ok());
+  CHECK_FALSE(fs::exists(tree));
+  CHECK(Read(outside + "/sub/file") == "stays\n");
+  CHECK(RemoveTree(tree).ok());  // already gone
+  // A symlink given as the path itself is removed, not followed.
+  fs::create_directory_symlink(outside, dir.path() + "/top");
+  CHECK(RemoveTree(dir.path() + "/top").ok());
+  CHECK(fs::exists(outside + "/sub/file"));
 }
 
 }  // namespace
