@@ -8,6 +8,8 @@
 #include <string_view>
 #include <utility>
 
+#include "common/expected_compat.h"  // std::expected where libstdc++ hides it (clang 14)
+
 namespace corral {
 
 enum class Code {

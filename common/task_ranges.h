@@ -43,8 +43,11 @@ int64_t CountTasks(const TaskRanges& ranges);
 bool ContainsTask(const TaskRanges& ranges, TaskId t);
 // Removes and returns the lowest id; the ranges must not be empty.
 TaskId PopFirstTask(TaskRanges& ranges);
-// Removes the ids of `remove` from `ranges`; returns how many were removed.
+// Removes the ids of `remove` from `ranges`; returns how many were removed. With a step
+// above 1 the time, and the ranges left, grow with remove.Count(): callers that take the
+// range from a user refuse one of more than kMaxSteppedRemoval ids (qdel -t).
 int64_t RemoveTasks(TaskRanges& ranges, const TaskRange& remove);
+inline constexpr int64_t kMaxSteppedRemoval = 100'000;
 // Inserts one id (a requeued or resubmitted task), keeping the ranges ordered and disjoint.
 void InsertTask(TaskRanges& ranges, TaskId t);
 

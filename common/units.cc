@@ -52,7 +52,8 @@ Result<int64_t> ParseSizeBytes(std::string_view text) {
 Result<int64_t> ParseSizeMb(std::string_view text) {
   Result<int64_t> bytes = ParseSizeBytes(text);
   if (!bytes) return bytes;
-  return (*bytes + (1 << 20) - 1) >> 20;
+  // Rounded up without adding first: a size near the int64 limit overflowed (fuzz/qsub).
+  return (*bytes >> 20) + ((*bytes & ((1 << 20) - 1)) != 0 ? 1 : 0);
 }
 
 Result<int64_t> ParseDurationSeconds(std::string_view text) {
@@ -71,6 +72,9 @@ Result<int64_t> ParseDurationSeconds(std::string_view text) {
   if (mult != 0) {
     int64_t v = 0;
     if (!ParseUint(text.substr(0, text.size() - 1), v)) return bad();
+    // Bounded like the h:m:s form, so that neither this product nor the milliseconds of
+    // ParseDurationMs overflow ("-l h_rt=99999999999999999d" was undefined behaviour).
+    if (v > (int64_t{1} << 40) / mult) return bad();
     return v * mult;
   }
   // [[h:]m:]s form; empty fields count as 0 as in Grid Engine ("::30").
@@ -90,6 +94,7 @@ Result<int64_t> ParseDurationSeconds(std::string_view text) {
     if (v > (int64_t{1} << 40)) return bad();
     total = total * 60 + v;
   }
+  if (total > (int64_t{1} << 40)) return bad();  // ~34,800 years: the milliseconds fit
   return total;
 }
 
@@ -101,7 +106,7 @@ Result<int64_t> ParseDurationMs(std::string_view text) {
   if (decimal) {
     const size_t dot = t.find('.');
     int64_t whole = 0;
-    if (dot != 0 && !ParseUint(t.substr(0, dot), whole)) {
+    if ((dot != 0 && !ParseUint(t.substr(0, dot), whole)) || whole > (int64_t{1} << 40)) {
       return Error(Code::kInvalidArgument, "'" + t + "' is not a duration");
     }
     std::string frac = dot == std::string::npos ? "" : t.substr(dot + 1);

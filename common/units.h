@@ -17,7 +17,7 @@ Result<int64_t> ParseSizeBytes(std::string_view text);
 Result<int64_t> ParseSizeMb(std::string_view text);
 
 // Seconds from Grid Engine's time syntax "[[h:]m:]s" ("1:30:00", "90") or a number with a
-// unit suffix "90s", "5m", "2h", "1d".
+// unit suffix "90s", "5m", "2h", "1d"; at most 2^40 seconds.
 Result<int64_t> ParseDurationSeconds(std::string_view text);
 
 // Milliseconds from a number of seconds that may be fractional ("0.5", "30") or any form
