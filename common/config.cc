@@ -339,8 +339,9 @@ Result<ExecdConfig> ParseExecdConfig(const std::string& yaml, const std::string&
       {"consumables", CountsKey(c.consumables)},
       {"allow_root_jobs",
        [&c](const YAML::Node& v, const std::string& where) -> Status {
-         if (!v.IsScalar()) return Error(Code::kInvalidArgument, where + ": must be true or false");
-         c.allow_root_jobs = v.as<bool>();  // "maybe" throws: caught as a wrong type
+         if (!v.IsScalar() || !YAML::convert<bool>::decode(v, c.allow_root_jobs)) {
+           return Error(Code::kInvalidArgument, where + ": must be true or false");
+         }
          return OkStatus();
        }},
       {"cores",

@@ -401,10 +401,10 @@ Result<std::unique_ptr<PosixLauncher>> PosixLauncher::Create(LauncherOptions opt
     return Error(Code::kInternal, "cannot stat " + options.spool_dir + ": " + Errno(errno));
   }
   if (spool.st_uid != self) {
-    return Error(Code::kInvalidArgument,
-                 "the spool directory " + options.spool_dir + " belongs to uid " +
-                     std::to_string(spool.st_uid) + "; it must belong to the user corral-execd " +
-                     "runs as (uid " + std::to_string(self) + ")");
+    return Error(Code::kInvalidArgument, "the spool directory " + options.spool_dir +
+                                             " belongs to uid " + std::to_string(spool.st_uid) +
+                                             "; it must belong to the user corral-execd " +
+                                             "runs as (uid " + std::to_string(self) + ")");
   }
   if ((spool.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     char mode[8];

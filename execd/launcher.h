@@ -192,9 +192,10 @@ Status CheckJobOwner(const Job& job, uid_t execd_uid, const std::string& execd_u
 // databases (resolved here, before fork), set in the job child before it opens its output
 // files or execs, so that it can reach only what its owner can. Without root, only jobs
 // of the execd's own user run (CheckJobOwner). The spool keeps the execd's records (0600)
-// apart from the few files a job reads, which belong to its owner (see execd/spool.h). Shepherds started here are reaped with waitpid after
-// SIGCHLD; those of an earlier execd are watched through pidfds (WatchFds). Destroying the
-// launcher leaves every attempt running. Not copyable: it tracks processes.
+// apart from the few files a job reads, which belong to its owner (see execd/spool.h).
+// Shepherds started here are reaped with waitpid after SIGCHLD; those of an earlier execd
+// are watched through pidfds (WatchFds). Destroying the launcher leaves every attempt
+// running. Not copyable: it tracks processes.
 class PosixLauncher final : public Launcher {
  public:
   // Creates SPOOL/jobs if needed (mode 0711: jobs reach their own attempt's files by name but

@@ -133,8 +133,10 @@ OPTIONS
     --spool DIR
         Spool directory. Each attempt gets DIR/jobs/ID.ATTEMPT/ holding the job's script,
         its TMPDIR and its shepherd's records (shepherd.pid, job.pgid, exit), removed once
-        the scheduler has recorded the attempt's end. Created if missing. What an earlier
-        run left there is recovered at start (see DESCRIPTION), never deleted. Required.
+        the scheduler has recorded the attempt's end. Created (0711) if missing; an
+        existing one must belong to corral-execd's user and not be writable by group or
+        others. What an earlier run left there is recovered at start (see DESCRIPTION),
+        never deleted. Required.
 
     --cores N
         Cores to offer. Default: the number of CPUs this process may run on (its

@@ -22,10 +22,10 @@ struct JobPlan {
   // setgroups(groups), setgid(gid), setuid(uid) before the output files and exec (the execd
   // runs as root). Everything is resolved before fork: the child asks no NSS database.
   bool switch_user = false;
-  std::string login;            // the owner's name, for messages
+  std::string login;  // the owner's name, for messages
   uid_t uid = 0;
   gid_t gid = 0;
-  std::vector<gid_t> groups;    // supplementary groups (getgrouplist of login and gid)
+  std::vector<gid_t> groups;  // supplementary groups (getgrouplist of login and gid)
   std::string cwd;
   std::string stdout_path;
   std::string stderr_path;

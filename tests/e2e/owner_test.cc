@@ -76,9 +76,9 @@ std::string WorkDirOf(const std::string& parent, const TestUser& user) {
 RunResult RunAs(const TestUser& user, std::vector<std::string> argv,
                 std::map<std::string, std::string> env, const std::string& cwd,
                 const std::string& stdin_text = "") {
-  std::vector<std::string> full = {"setpriv",      "--reuid", std::to_string(user.uid()),
-                                   "--regid",      std::to_string(user.gid()),
-                                   "--init-groups", "--"};
+  std::vector<std::string> full = {
+      "setpriv",       "--reuid", std::to_string(user.uid()), "--regid", std::to_string(user.gid()),
+      "--init-groups", "--"};
   full.insert(full.end(), argv.begin(), argv.end());
   env["HOME"] = cwd;
   env["USER"] = user.name();
@@ -172,31 +172,31 @@ TEST_CASE("jobs_run_as_their_owner") {
 
     // A's job tries B's job and the execd's spool.
     const std::string b_dir = jobs + "/" + std::to_string(b_job) + ".1";
-    const JobId a_job = SubmitAs(
-        a, env, work_a, "probe",
+    std::string probe =
         "id -u; id -g; echo groups $(id -G)\n"
         "try() { what=$1; shift; if \"$@\" >/dev/null 2>&1; then echo \"$what: yes\"; "
-        "else echo \"$what: no\"; fi; }\n"
-        "own=" + jobs + "/$JOB_ID.$CORRAL_ATTEMPT\n"
-        "try 'read own script' cat \"$own/script\"\n"
-        "try 'write own TMPDIR' touch \"$TMPDIR/x\"\n"
-        "try 'list the spool' ls " + jobs + "\n"
-        "try 'read own shepherd.pid' cat \"$own/shepherd.pid\"\n"
-        "try 'forge own exit' sh -c \"echo exit_code=0 > $own/exit\"\n"
-        "try 'read B script' cat " + b_dir + "/script\n"
-        "try 'read B TMPDIR' cat " + b_dir + "/tmp/mine\n"
-        "try 'read B job.pgid' cat " + b_dir + "/job.pgid\n"
-        "try 'read the execd key' cat " + cluster.node_secret_key(1) + "\n"
-        "echo kill: $(kill -KILL " + b_pid + " 2>&1 && echo delivered)\n"
-        "echo killpg: $(kill -KILL -" + b_pid + " 2>&1 && echo delivered)\n");
+        "else echo \"$what: no\"; fi; }\n";
+    probe += "own=" + jobs + "/$JOB_ID.$CORRAL_ATTEMPT\n";
+    probe += "try 'read own script' cat \"$own/script\"\n";
+    probe += "try 'write own TMPDIR' touch \"$TMPDIR/x\"\n";
+    probe += "try 'list the spool' ls " + jobs + "\n";
+    probe += "try 'read own shepherd.pid' cat \"$own/shepherd.pid\"\n";
+    probe += "try 'forge own exit' sh -c \"echo exit_code=0 > $own/exit\"\n";
+    probe += "try 'read B script' cat " + b_dir + "/script\n";
+    probe += "try 'read B TMPDIR' cat " + b_dir + "/tmp/mine\n";
+    probe += "try 'read B job.pgid' cat " + b_dir + "/job.pgid\n";
+    probe += "try 'read the execd key' cat " + cluster.node_secret_key(1) + "\n";
+    probe += "echo kill: $(kill -KILL " + b_pid + " 2>&1 && echo delivered)\n";
+    probe += "echo killpg: $(kill -KILL -" + b_pid + " 2>&1 && echo delivered)\n";
+    const JobId a_job = SubmitAs(a, env, work_a, "probe", probe);
     std::vector<Job> done = cluster.WaitJobs({a_job}, kJobTimeoutMs);
     REQUIRE(done.size() == 1);
     CHECK(done[0].state == JobState::kCompleted);
     CHECK(done[0].reason == "");
     const std::string a_out = ReadFile(work_a + "/probe.o" + std::to_string(a_job));
     const std::vector<std::string> lines = Lines(a_out);
-    REQUIRE_MESSAGE(lines.size() == 14, a_out << ReadFile(work_a + "/probe.e" +
-                                                           std::to_string(a_job)));
+    REQUIRE_MESSAGE(lines.size() == 14,
+                    a_out << ReadFile(work_a + "/probe.e" + std::to_string(a_job)));
     CHECK(lines[0] == std::to_string(a.uid()));
     CHECK(lines[1] == std::to_string(a.gid()));
     CHECK(Words(lines[2]) == std::set<std::string>{"groups", std::to_string(a.gid())});
@@ -224,12 +224,14 @@ TEST_CASE("jobs_run_as_their_owner") {
     const std::string id = std::to_string(b_job);
     RunResult qdel = RunAs(a, {"qdel", id}, env, work_a);
     CHECK(qdel.exit_code == 1);
-    CHECK(qdel.out == a.name() + " - you do not have the necessary privileges to delete the job \"" +
-                          id + "\"\n");
+    CHECK(qdel.out == a.name() +
+                          " - you do not have the necessary privileges to delete the job \"" + id +
+                          "\"\n");
     RunResult qhold = RunAs(a, {"qhold", id}, env, work_a);
     CHECK(qhold.exit_code == 1);
-    CHECK(qhold.out == a.name() + " - you do not have the necessary privileges to modify the job \"" +
-                           id + "\"\n");
+    CHECK(qhold.out == a.name() +
+                           " - you do not have the necessary privileges to modify the job \"" + id +
+                           "\"\n");
     CHECK(kill(std::stoi(b_pid), 0) == 0);
 
     // B can.
@@ -254,13 +256,14 @@ TEST_CASE("jobs_run_as_their_owner") {
     execd.spool = cluster.dir() + "/spool-" + a.name();
     REQUIRE(mkdir(execd.spool.c_str(), 0700) == 0);
     REQUIRE(chown(execd.spool.c_str(), a.uid(), a.gid()) == 0);
-    execd.pid = Spawn({"/usr/bin/setpriv", "--reuid", std::to_string(a.uid()), "--regid",
-                       std::to_string(a.gid()), "--init-groups", "--", Bin("corral-execd"),
-                       "--scheduler", cluster.node_endpoint(), "--node", "usernode", "--spool", execd.spool,
-                       "--cores", "2", "--memory", "4G"},
-                      cluster.dir() + "/execd-usernode.log");
+    execd.pid = Spawn(
+        {"/usr/bin/setpriv", "--reuid", std::to_string(a.uid()), "--regid", std::to_string(a.gid()),
+         "--init-groups", "--", Bin("corral-execd"), "--scheduler", cluster.node_endpoint(),
+         "--node", "usernode", "--spool", execd.spool, "--cores", "2", "--memory", "4G"},
+        cluster.dir() + "/execd-usernode.log");
     REQUIRE_MESSAGE(WaitUntil([&] { return NodeUp(cluster, "usernode"); }, 15000),
-                    "the unprivileged execd did not register\n" << cluster.Logs());
+                    "the unprivileged execd did not register\n"
+                        << cluster.Logs());
 
     const JobId refused = SubmitAs(b, env, work_b, "other", "echo ran\n");
     const JobId own = SubmitAs(a, env, work_a, "own", "id -u\n");
@@ -271,8 +274,8 @@ TEST_CASE("jobs_run_as_their_owner") {
     CHECK(done[0].reason == "refused: the execd on this node runs as " + a.name() + " (uid " +
                                 std::to_string(a.uid()) +
                                 "), not as root, and so runs only that user's jobs; this job "
-                                "belongs to " + b.name() + " (uid " + std::to_string(b.uid()) +
-                                ")");
+                                "belongs to " +
+                                b.name() + " (uid " + std::to_string(b.uid()) + ")");
     CHECK_FALSE(std::filesystem::exists(work_b + "/other.o" + std::to_string(refused)));
     CHECK(done[1].state == JobState::kCompleted);
     CHECK(ReadFile(work_a + "/own.o" + std::to_string(own)) == std::to_string(a.uid()) + "\n");

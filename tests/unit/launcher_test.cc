@@ -383,10 +383,10 @@ TEST_CASE("launcher: as root, a job reads its own spooled files and nothing else
 
   // Job 40 (daemon) leaves a file in its TMPDIR and waits to be killed.
   const std::string ready = dir.path() + "/ready";
-  Job other = JobOf(*daemon, 40, "other",
-                    "#!/bin/sh\necho private > \"$TMPDIR/mine\"\necho $$ > " + ready +
-                        ".tmp\nmv " + ready + ".tmp " + ready + "\nexec sleep 100\n",
-                    dir.path());
+  std::string wait_script = "#!/bin/sh\necho private > \"$TMPDIR/mine\"\n";
+  wait_script += "echo $$ > " + ready + ".tmp\nmv " + ready + ".tmp " + ready + "\n";
+  wait_script += "exec sleep 100\n";
+  Job other = JobOf(*daemon, 40, "other", wait_script, dir.path());
   REQUIRE(launcher->Launch(other).has_value());
   const int64_t deadline = MonotonicNowMs() + kDeadlineMs;
   while (!fs::exists(ready) && MonotonicNowMs() < deadline) PauseMs(2);
@@ -395,19 +395,19 @@ TEST_CASE("launcher: as root, a job reads its own spooled files and nothing else
 
   // Job 41 (nobody) tries everything it should not be able to do, and one thing it should.
   const std::string jobs = spool + "/jobs";
-  Job probe = JobOf(*nobody, 41, "probe",
-                    "#!/bin/sh\n"
-                    "try() { what=$1; shift; if \"$@\" >/dev/null 2>&1; then echo \"$what: yes\"; "
-                    "else echo \"$what: no\"; fi; }\n"
-                    "try 'list the spool' ls " + jobs + "\n"
-                    "try 'read own script' cat " + jobs + "/41.1/script\n"
-                    "try 'read own shepherd.pid' cat " + jobs + "/41.1/shepherd.pid\n"
-                    "try 'write own exit' sh -c 'echo exit_code=0 > " + jobs + "/41.1/exit'\n"
-                    "try 'read the other script' cat " + jobs + "/40.1/script\n"
-                    "try 'read the other TMPDIR' cat " + jobs + "/40.1/tmp/mine\n"
-                    "try 'read the other job.pgid' cat " + jobs + "/40.1/job.pgid\n"
-                    "try 'kill the other job' kill -KILL $1\n",
-                    dir.path());
+  std::string script =
+      "#!/bin/sh\n"
+      "try() { what=$1; shift; if \"$@\" >/dev/null 2>&1; then echo \"$what: yes\"; "
+      "else echo \"$what: no\"; fi; }\n";
+  script += "try 'list the spool' ls " + jobs + "\n";
+  script += "try 'read own script' cat " + jobs + "/41.1/script\n";
+  script += "try 'read own shepherd.pid' cat " + jobs + "/41.1/shepherd.pid\n";
+  script += "try 'write own exit' sh -c 'echo exit_code=0 > " + jobs + "/41.1/exit'\n";
+  script += "try 'read the other script' cat " + jobs + "/40.1/script\n";
+  script += "try 'read the other TMPDIR' cat " + jobs + "/40.1/tmp/mine\n";
+  script += "try 'read the other job.pgid' cat " + jobs + "/40.1/job.pgid\n";
+  script += "try 'kill the other job' kill -KILL $1\n";
+  Job probe = JobOf(*nobody, 41, "probe", script, dir.path());
   probe.spec.args = {other_pid};
   REQUIRE(launcher->Launch(probe).has_value());
   std::optional<AttemptEnd> end = WaitForEnd(*launcher, {41, 1});
@@ -485,10 +485,10 @@ TEST_CASE("launcher: release removes TMPDIR without following the job's symlinks
   const std::string keep = dir.path() + "/keep";
   fs::create_directory(keep);
   std::ofstream(keep + "/file") << "kept\n";
-  Job job = MakeJob(60, 1, "links",
-                    "#!/bin/sh\nln -s " + keep + " \"$TMPDIR/link\"\nmkdir -p \"$TMPDIR/a/b/c\"\n"
-                    "ln -s " + keep + "/file \"$TMPDIR/a/b/c/f\"\n",
-                    dir.path());
+  const std::string script = "#!/bin/sh\nln -s " + keep + " \"$TMPDIR/link\"\n" +
+                             "mkdir -p \"$TMPDIR/a/b/c\"\nln -s " + keep +
+                             "/file \"$TMPDIR/a/b/c/f\"\n";
+  Job job = MakeJob(60, 1, "links", script, dir.path());
   REQUIRE(launcher->Launch(job).has_value());
   std::optional<AttemptEnd> end = WaitForEnd(*launcher, {60, 1});
   REQUIRE(end.has_value());
