@@ -354,7 +354,8 @@ if want memory; then
     "$BIN/corral-scheduler" --config "$C/scheduler.yaml" >>"$C/log/scheduler.log" 2>&1 &
     pid=$!
     OWN_PIDS+=("$pid")
-    until qstat >/dev/null 2>&1; do sleep 0.05; done  # exit 0 once it answers
+    # Every job is ours (qstat would list them all): a raw query of job 1 waits for it.
+    "$BIN/corral-flood" query --ids 1 --reps 1 >/dev/null
   }
   restart_rss
   report memory_bytes_per_pending_job_loaded "$(calc "($(rss_kb "$pid") - $rss0) * 1024 / $N_MEM" 0)" B "restarted with $N_MEM pending"
