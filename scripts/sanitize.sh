@@ -2,10 +2,11 @@
 # The sanitizer and fuzzing pass. Builds Corral with clang under AddressSanitizer and UBSan
 # into build-asan/ (CORRAL_SANITIZE and CORRAL_FUZZ), runs the whole ctest suite there (the
 # e2e tests start build-asan/bin's sanitized daemons), then runs each libFuzzer harness of
-# fuzz/ for FUZZ_SECONDS (default 30) from its seed corpus in fuzz/corpus/NAME/. Fails on a
-# failed test, on any sanitizer report of any process (daemons, shepherds and q-tools
-# included: reports go to build-asan/sanitizer-logs/) and on any fuzzer finding (the input
-# is kept in build-asan/fuzz-out/NAME/). Extra arguments go to ctest (e.g. -R unit).
+# fuzz/ for FUZZ_SECONDS (default 30; FUZZ_JOBS at once, default one per core) from its
+# seed corpus in fuzz/corpus/NAME/. Fails on a failed test, on any sanitizer report of any
+# process (daemons, shepherds and q-tools included: reports go to build-asan/sanitizer-logs/)
+# and on any fuzzer finding (the input is kept in build-asan/fuzz-out/NAME/). Extra
+# arguments go to ctest (e.g. -R unit). .ci/run calls it after scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +16,10 @@ start=$(date +%s)
 
 scripts/setup.sh --deps-only clang libclang-rt-14-dev
 
-CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCORRAL_SANITIZE=ON -DCORRAL_FUZZ=ON
+# -O0 -g (Debug): a third of the compile time of -O2 under the sanitizers, which matters
+# more here than run time (the e2e tests mostly wait). libstdc++'s own checks are on too.
+CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug \
+  -DCMAKE_CXX_FLAGS=-D_GLIBCXX_ASSERTIONS -DCORRAL_SANITIZE=ON -DCORRAL_FUZZ=ON
 cmake --build "$build" -j"$(nproc)"
 echo "sanitize: built in $(($(date +%s) - start)) s"
 
@@ -27,8 +30,8 @@ rm -rf "$logs"
 mkdir -p "$logs"
 common="print_stacktrace=1:halt_on_error=1"
 export ASAN_OPTIONS="$common:detect_leaks=1:check_initialization_order=1:strict_init_order=1"
-export ASAN_OPTIONS="$ASAN_OPTIONS:detect_stack_use_after_return=0:log_path=$logs/asan"
-export UBSAN_OPTIONS="$common:log_path=$logs/ubsan"
+export ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$logs/report"
+export UBSAN_OPTIONS="$common:log_path=$logs/report"
 
 status=0
 ctest --test-dir "$build" --output-on-failure -j2 "$@" || status=$?
@@ -43,25 +46,35 @@ fi
 echo "sanitize: tests done at $(($(date +%s) - start)) s (status $status)"
 
 # The fuzzers print their reports themselves; new inputs they find go to fuzz-out, never
-# into the committed seed corpus. A slow input (-timeout) counts as a finding.
+# into the committed seed corpus. A slow input (-timeout) counts as a finding. FUZZ_JOBS
+# harnesses run at once (default: one per core), each for FUZZ_SECONDS.
 export ASAN_OPTIONS="$common:detect_leaks=1"
 export UBSAN_OPTIONS="$common"
-for fuzzer in "$build"/bin/fuzz_*; do
-  name=${fuzzer##*/fuzz_}
-  out=$build/fuzz-out/$name
+fuzz_one() {  # NAME: runs build-asan/bin/fuzz_NAME, prints one line; fails on a finding
+  local name=$1 out=$build/fuzz-out/$1
   mkdir -p "$out/corpus"
-  args=(-max_total_time="$FUZZ_SECONDS" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1
-        -artifact_prefix="$out/")
+  local args=(-max_total_time="$FUZZ_SECONDS" -timeout=20 -rss_limit_mb=2048
+              -print_final_stats=1 -artifact_prefix="$out/")
   if [[ -f fuzz/$name.dict ]]; then args+=(-dict="fuzz/$name.dict"); fi
-  if "$fuzzer" "${args[@]}" "$out/corpus" "fuzz/corpus/$name" >"$out/log" 2>&1; then
+  if "$build/bin/fuzz_$name" "${args[@]}" "$out/corpus" "fuzz/corpus/$name" >"$out/log" 2>&1; then
     echo "sanitize: fuzz_$name: $(grep -m1 -o 'stat::number_of_executed_units: [0-9]*' \
       "$out/log" | grep -o '[0-9]*$') runs in ${FUZZ_SECONDS} s, no findings"
   else
     echo "sanitize: fuzz_$name FAILED; its input is in $out/ (log: $out/log):" >&2
     grep -v -E '^#[0-9]+' "$out/log" | tail -60 >&2
-    status=1
+    return 1
   fi
-done
+}
+export -f fuzz_one
+export build FUZZ_SECONDS
+names=()
+for fuzzer in "$build"/bin/fuzz_*; do names+=("${fuzzer##*/fuzz_}"); done
+if ((${#names[@]} == 0)); then
+  echo "sanitize: no fuzzers were built in $build/bin" >&2
+  status=1
+elif ! printf '%s\n' "${names[@]}" | xargs -P "${FUZZ_JOBS:-$(nproc)}" -I{} bash -c 'fuzz_one {}'; then
+  status=1
+fi
 
 echo "sanitize: done in $(($(date +%s) - start)) s, status $status"
 exit "$status"
