@@ -84,6 +84,30 @@ Status ValidateSpec(const JobSpec& spec) {
   return OkStatus();
 }
 
+// max_queued_jobs at submit: what `user` and its group have waiting (queued or held; an
+// array counts its pending tasks), plus the job `spec` would add. Counted from the
+// per-owner index (ClusterState::queued_by_owner), and only when such a limit applies:
+// a submit costs O(owners) at most, not O(queue).
+Status CheckQueued(const ClusterState& state, const Policy& policy, const std::string& user,
+                   const JobSpec& spec) {
+  const FairSharePolicy& fs = policy.fairshare;
+  const std::string group = AccountGroup(fs, user, spec.project);
+  auto g = policy.limits.groups.find(group);
+  const bool group_capped = g != policy.limits.groups.end() && g->second.max_queued_jobs;
+  if (!UserLimits(policy.limits, user).max_queued_jobs && !group_capped) return OkStatus();
+  LimitCounts user_now, group_now;
+  for (const auto& [owner, by_project] : state.queued_by_owner) {
+    for (const auto& [project, n] : by_project) {
+      if (owner == user) user_now.queued_jobs += n;
+      if (group_capped && AccountGroup(fs, owner, project) == group) group_now.queued_jobs += n;
+    }
+  }
+  const int64_t adding = spec.array ? spec.array->Count() : 1;
+  user_now.queued_jobs += adding - 1;
+  group_now.queued_jobs += adding - 1;
+  return CheckQueuedLimit(policy.limits, user, group, user_now, group_now);
+}
+
 Outcome Submit(const ClusterState& state, const SubmitRequest& req, const Caller& caller,
                const CoreConfig& config, TimeMs now) {
   Outcome out;
@@ -123,25 +147,7 @@ Outcome Submit(const ClusterState& state, const SubmitRequest& req, const Caller
     return out;
   }
   if (config.policy) {
-    // max_queued_jobs: what this user and group have waiting (an array counts its
-    // pending tasks), plus this job.
-    const FairSharePolicy& fs = config.policy->policy.fairshare;
-    const std::string group = AccountGroup(fs, caller.user, request->spec.project);
-    LimitCounts user_now, group_now;
-    for (const auto* ids : {&state.queued, &state.held}) {
-      for (JobId id : *ids) {
-        const Job& j = state.jobs.at(id);
-        const int64_t n = j.IsArray() ? CountTasks(j.pending) : 1;
-        if (j.owner == caller.user) user_now.queued_jobs += n;
-        if (AccountGroup(fs, j.owner, j.spec.project) == group) group_now.queued_jobs += n;
-      }
-    }
-    const int64_t adding = request->spec.array ? request->spec.array->Count() : 1;
-    user_now.queued_jobs += adding - 1;
-    group_now.queued_jobs += adding - 1;
-    if (Status s = CheckQueuedLimit(config.policy->policy.limits, caller.user, group, user_now,
-                                    group_now);
-        !s.ok()) {
+    if (Status s = CheckQueued(state, config.policy->policy, caller.user, request->spec); !s.ok()) {
       out.reply = Err(s.code(), s.message());
       return out;
     }
@@ -774,6 +780,17 @@ std::map<std::string, Resources> UsedByNode(const ClusterState& state) {
 
 
 namespace {
+// Adds (sign +1) or removes (-1) a queued or held job's waiting work (1, or an array's
+// pending tasks) to its owner's count; empty entries are dropped.
+void CountQueued(ClusterState& state, const Job& job, int sign) {
+  auto& by_project = state.queued_by_owner[job.owner];
+  int64_t& n = by_project[job.spec.project];
+  n += sign * (job.IsArray() ? CountTasks(job.pending) : 1);
+  if (n != 0) return;
+  by_project.erase(job.spec.project);
+  if (by_project.empty()) state.queued_by_owner.erase(job.owner);
+}
+
 // Adds (sign +1) or removes (-1) `job` from the indexes of its state: queued and held
 // hold plain jobs and arrays, running holds plain jobs and tasks, and each array has
 // counts of its tasks by state.
@@ -790,9 +807,11 @@ void Index(ClusterState& state, const Job& job, int sign) {
   switch (job.state) {
     case JobState::kQueued:
       if (job.task == 0) update(state.queued, job.id);
+      if (job.task == 0) CountQueued(state, job, sign);
       break;
     case JobState::kHeld:
       if (job.task == 0) update(state.held, job.id);
+      if (job.task == 0) CountQueued(state, job, sign);
       break;
     case JobState::kRunning:
       // An array whose last tasks run is "running" itself but is not a unit that runs.
@@ -873,6 +892,7 @@ void Reindex(ClusterState& state) {
   state.running.clear();
   state.running_on.clear();
   state.task_counts.clear();
+  state.queued_by_owner.clear();
   for (const auto& [id, job] : state.jobs) Index(state, job, +1);
   for (const auto& [key, task] : state.tasks) Index(state, task, +1);
 }

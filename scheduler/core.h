@@ -58,6 +58,9 @@ struct ClusterState {
   std::set<UnitKey> running;  // plain jobs and array tasks
   std::map<std::string, std::set<UnitKey>> running_on;  // running units by node
   std::map<JobId, TaskCounts> task_counts;                // per array
+  // Waiting work (queued or held) by owner, then project (qsub -P): 1 per plain job, an
+  // array's pending tasks. For max_queued_jobs at submit.
+  std::map<std::string, std::map<std::string, int64_t>> queued_by_owner;
 
   // Under a policy (CoreConfig::policy): decayed usage per account, charged as runs end,
   // and why each waiting job waits, from the last pass. Neither is persisted: usage is
