@@ -656,6 +656,7 @@ void Actions::Append(Actions&& other) {
   for (auto& c : other.charges) charges.push_back(std::move(c));
   if (other.waiting) waiting = std::move(other.waiting);
   if (other.pass) pass = std::move(other.pass);
+  if (other.settled) settled = std::move(other.settled);
   for (AuditEntry& e : other.audit) audit.push_back(std::move(e));
   for (Event& e : other.events) events.push_back(std::move(e));
   for (Order& o : other.orders) orders.push_back(std::move(o));
@@ -748,6 +749,7 @@ UsageTable UsageNow(const ClusterState& state, const CoreConfig& config, TimeMs 
 }
 
 void RebuildUsage(ClusterState& state, const CoreConfig& config) {
+  ++state.generation;
   state.usage.clear();
   if (!config.policy) return;
   auto charge = [&](const Job& unit) {
@@ -841,6 +843,9 @@ const JobSpec& SpecOf(const ClusterState& state, const Job& job) {
 }
 
 void Install(ClusterState& state, const Actions& actions) {
+  if (!actions.put_jobs.empty() || !actions.put_nodes.empty() || !actions.charges.empty()) {
+    ++state.generation;  // what a scheduling pass reads has changed
+  }
   for (const Job& job : actions.put_jobs) {
     if (job.task != 0) {
       auto [it, fresh] = state.tasks.try_emplace(KeyOf(job), job);
@@ -879,6 +884,7 @@ void Install(ClusterState& state, const Actions& actions) {
   }
   if (actions.waiting) state.waiting = *actions.waiting;
   if (actions.pass) state.last_pass = actions.pass;
+  if (actions.settled) state.settled = actions.settled;
   for (const auto& [name, load] : actions.node_loads) {
     auto it = state.nodes.find(name);
     if (it != state.nodes.end()) it->second.load = load;
@@ -893,6 +899,8 @@ void Reindex(ClusterState& state) {
   state.running_on.clear();
   state.task_counts.clear();
   state.queued_by_owner.clear();
+  state.settled.reset();
+  ++state.generation;
   for (const auto& [id, job] : state.jobs) Index(state, job, +1);
   for (const auto& [key, task] : state.tasks) Index(state, task, +1);
 }

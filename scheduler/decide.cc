@@ -2,6 +2,7 @@
 // jobs, then starts queued jobs first come, first served or under the admin's policy
 // (policies/). Pure like the rest of the core: state + config + now -> Actions.
 #include <algorithm>
+#include <deque>
 
 #include "policies/limits.h"
 #include "scheduler/arrays.h"
@@ -95,9 +96,36 @@ bool PoolHas(const std::map<std::string, int64_t>& pool,
   return true;
 }
 
+// Under a policy a settled pass is redone after this long even when nothing changed: its
+// waiting reasons and ranking (qstat -j, qstat -pri) depend on the clock.
+constexpr TimeMs kPolicyRefreshMs = 15 * 1000;
+
+// Whether this pass would find nothing to do, as the last one did (ClusterState::settled):
+// nothing a pass reads has changed since (the state's generation, the policy, the room
+// settings) and no node has fallen silent since. First come, first served depends on the
+// clock through node timeouts only. Under a policy the clock also moves the ranking and
+// the reservations, so a pass is marked settled only when no node had a free core: then
+// no order of the queue could start anything (every job needs a core).
+bool Settled(const ClusterState& state, const CoreConfig& config, TimeMs now) {
+  if (!state.settled) return false;
+  const SettledPass& last = *state.settled;
+  if (last.generation != state.generation || last.policy != config.policy ||
+      last.oversubscribe != config.oversubscribe || last.consumables != config.consumables) {
+    return false;
+  }
+  if (config.policy && (now < last.at || now - last.at >= kPolicyRefreshMs)) return false;
+  for (const auto& [name, node] : state.nodes) {
+    if (node.state == NodeState::kUp && now - node.last_seen > config.node_timeout_ms) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) {
+  if (Settled(state, config, now)) return {};
   Actions out;
   // 1. Nodes silent past the timeout are unreachable; their attempts are lost.
   std::set<std::string> lost;
@@ -145,10 +173,16 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
       room.emplace(name, NodeRoom(node, config));
     }
   }
-  for (const UnitKey& key : state.running) {
-    const Job& job = *FindUnit(state, key);
-    auto it = room.find(job.node);
-    if (it != room.end()) it->second.Take(job, NodePart(SpecOf(state, job).request, config));
+  // Both maps are by node name: one walk, not a lookup per running unit.
+  auto on = state.running_on.begin();
+  for (auto& [name, r] : room) {
+    while (on != state.running_on.end() && on->first < name) ++on;
+    if (on == state.running_on.end()) break;
+    if (on->first != name) continue;
+    for (const UnitKey& key : on->second) {
+      const Job& job = *FindUnit(state, key);
+      r.Take(job, NodePart(SpecOf(state, job).request, config));
+    }
   }
   std::map<std::string, int64_t> pool = ClusterFree(state, config);
   std::map<JobId, Job> arrays_now;  // arrays whose pending ids change in this pass
@@ -164,9 +198,18 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
            r.Holds(NodePart(spec.request, config)) &&
            HasFeatures(state.nodes.at(name), spec.features);
   };
+  // Room only shrinks during a pass, so a node that could not take a unit of some request
+  // and features cannot take the next one either: the search for the same shape resumes
+  // where the last one stopped (a pass costs O(starts + nodes), not O(starts x nodes)).
+  const JobSpec* last_shape = nullptr;
+  auto last_fit = room.begin();
   auto first_fit = [&](const JobSpec& spec) {
-    return std::find_if(room.begin(), room.end(),
-                        [&](const auto& r) { return fits(spec, r.first, r.second); });
+    const bool same = last_shape != nullptr && last_shape->request == spec.request &&
+                      last_shape->features == spec.features;
+    last_fit = std::find_if(same ? last_fit : room.begin(), room.end(),
+                            [&](const auto& r) { return fits(spec, r.first, r.second); });
+    last_shape = &spec;
+    return last_fit;
   };
   // Starts `unit` (the job, or a task of the array `job`) on the node of `at`, giving it
   // specific cores and GPUs; an array task's id leaves the array's pending ids.
@@ -253,7 +296,7 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
     bool blocked = room.empty();
     for (JobId id : state.queued) {
       if (blocked) break;
-      const Job job = current(id);
+      const Job& job = current(id);  // stays valid: only arrays_now grows below
       if (job.state != JobState::kQueued || !ready(job)) continue;
       if (!job.IsArray()) {
         auto at = first_fit(job.spec);
@@ -285,23 +328,33 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
     const FairSharePolicy& fs = engine.policy.fairshare;
     struct Candidate {
       JobId id;
-      Job unit;
+      const Job* unit;  // the queued job itself, or one of `task_units`
     };
     std::vector<Candidate> candidates;
+    std::deque<Job> task_units;  // array tasks as units (a deque keeps their addresses)
     const int64_t per_array = std::max(1, engine.policy.planner.max_jobs_per_pass);
     for (JobId id : state.queued) {
-      const Job job = current(id);
+      const Job& job = current(id);  // stays valid: only arrays_now grows below
       if (job.state != JobState::kQueued || !ready(job)) continue;
       if (!job.IsArray()) {
-        candidates.push_back({id, job});
+        candidates.push_back({id, &job});
         continue;
       }
-      for (TaskId t : next_tasks(job, per_array)) candidates.push_back({id, task_unit(job, t)});
+      for (TaskId t : next_tasks(job, per_array)) {
+        candidates.push_back({id, &task_units.emplace_back(task_unit(job, t))});
+      }
     }
+    // Share-tree groups, resolved once per owner and project rather than once per job.
+    std::map<std::pair<std::string, std::string>, std::string> groups;
+    auto group_of = [&](const std::string& owner, const std::string& project) -> const std::string& {
+      auto [it, fresh] = groups.try_emplace({owner, project});
+      if (fresh) it->second = AccountGroup(fs, owner, project);
+      return it->second;
+    };
     auto view = [&](const Job& owner_job, const JobSpec& spec) {
       PendingJob p;
       p.user = owner_job.owner;
-      p.group = AccountGroup(fs, owner_job.owner, spec.project);
+      p.group = group_of(owner_job.owner, spec.project);
       p.submit_time = owner_job.submit_time;
       p.request = NodePart(spec.request, config);
       p.cluster_request = ClusterPart(spec.request, config);
@@ -313,8 +366,9 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
       return p;
     };
     PrioritySnapshot priority;
+    priority.pending.reserve(candidates.size());
     for (size_t i = 0; i < candidates.size(); ++i) {
-      PendingJob p = view(candidates[i].unit, state.jobs.at(candidates[i].id).spec);
+      PendingJob p = view(*candidates[i].unit, state.jobs.at(candidates[i].id).spec);
       p.id = static_cast<JobId>(i + 1);  // the planner's ids: index + 1
       priority.pending.push_back(std::move(p));
     }
@@ -338,12 +392,19 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
     auto pass = std::make_shared<PolicyPass>();
     pass->at = now;
     pass->ranked = engine.prioritizer->Rank(priority, now);
-    plan_in.pending = InPriorityOrder(priority.pending, pass->ranked);
+    // The planner visits at most max_jobs_per_pass jobs in rank order (so does the will-run
+    // planner of qstat -j's forecast): only those are handed over. Planner ids are index + 1.
+    const size_t visited = std::min(pass->ranked.size(),
+                                    static_cast<size_t>(engine.policy.planner.max_jobs_per_pass));
+    plan_in.pending.reserve(visited);
+    for (size_t i = 0; i < visited; ++i) {
+      plan_in.pending.push_back(priority.pending.at(static_cast<size_t>(pass->ranked[i].id - 1)));
+    }
     plan_in.pool_total = config.consumables;
     plan_in.pool_free = pool;
     const PlanResult plan = engine.planner->Plan(plan_in, now);
     pass->units.reserve(candidates.size());
-    for (const Candidate& c : candidates) pass->units.push_back(KeyOf(c.unit));
+    for (const Candidate& c : candidates) pass->units.push_back(KeyOf(*c.unit));
     pass->plan = std::move(plan_in);
     pass->starts = plan.starts;
     pass->reservations = plan.reservations;
@@ -355,7 +416,7 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
       // The planner counts; the room also knows which cores are free. Should they ever
       // disagree, the unit waits for the next pass rather than share a core.
       if (at == room.end() || !fits(job.spec, at->first, at->second)) continue;
-      start_on(job, c.unit, at);
+      start_on(job, *c.unit, at);
     }
     for (const auto& [index, reason] : plan.reasons) {
       waiting.try_emplace(candidates.at(static_cast<size_t>(index - 1)).id, reason);
@@ -365,6 +426,14 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
   out.waiting = std::move(waiting);
   SettleArrays(state, out, now);
   ChargeEndedRuns(state, config, now, out);
+  const bool idle = out.put_jobs.empty() && out.put_nodes.empty() && out.orders.empty() &&
+                    out.charges.empty();
+  const bool full = std::none_of(room.begin(), room.end(),
+                                 [](const auto& r) { return r.second.free.cores > 0; });
+  if (idle && (!config.policy || full)) {
+    out.settled = SettledPass{state.generation, now, config.policy, config.oversubscribe,
+                              config.consumables};
+  }
   return out;
 }
 
