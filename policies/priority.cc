@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
+#include <set>
 #include <unordered_map>
 
 namespace corral {
@@ -22,12 +24,23 @@ class MultifactorPrioritizer final : public Prioritizer {
   }
 
   std::vector<RankedJob> Rank(const PrioritySnapshot& snap, TimeMs now) const override {
-    // Fair Tree once per pass over the owners of pending jobs (users, not jobs, so cheap).
+    // Fair Tree once per pass over the owners of pending jobs (users, not jobs, so cheap),
+    // and each owner's factor looked up once: by group, then user, without copying names.
+    std::map<std::string, std::map<std::string, double, std::less<>>, std::less<>> owner_factor;
+    for (const PendingJob& job : snap.pending) owner_factor[job.group].try_emplace(job.user, 0.0);
     std::set<Account> active;
-    for (const PendingJob& job : snap.pending) active.insert({job.group, job.user});
+    for (const auto& [group, users] : owner_factor) {
+      for (const auto& [user, _] : users) active.insert({group, user});
+    }
     std::map<Account, double> factor_of;
     for (const FairShareRow& row : FairTree(fairshare_, snap.usage, active, now)) {
       factor_of[row.account] = row.factor;
+    }
+    for (auto& [group, users] : owner_factor) {
+      for (auto& [user, factor] : users) {
+        auto fs = factor_of.find(EffectiveAccount(fairshare_, {group, user}));
+        factor = fs == factor_of.end() ? 0 : fs->second;
+      }
     }
     const double total_rate = UsageRate(snap.cluster_total, fairshare_);
 
@@ -37,8 +50,7 @@ class MultifactorPrioritizer final : public Prioritizer {
       RankedJob r;
       r.id = job.id;
       PriorityFactors& f = r.factors;
-      auto fs = factor_of.find(EffectiveAccount(fairshare_, {job.group, job.user}));
-      f.fairshare = fs == factor_of.end() ? 0 : fs->second;
+      f.fairshare = owner_factor.find(job.group)->second.find(job.user)->second;
       const double waited = static_cast<double>(now - job.submit_time);
       f.age = std::clamp(waited / (static_cast<double>(weights_.age_cap_s) * 1000.0), 0.0, 1.0);
       const double size =

@@ -45,6 +45,18 @@ struct PolicyPass {
   std::vector<Placement> reservations;
 };
 
+struct PolicyEngine;
+
+// A scheduling pass that found nothing to do, and what it depended on besides the state:
+// the next pass is skipped while none of it has changed (decide.cc, Settled()).
+struct SettledPass {
+  uint64_t generation = 0;  // ClusterState::generation the pass saw
+  TimeMs at = 0;
+  std::shared_ptr<const PolicyEngine> policy;
+  int oversubscribe = 1;
+  std::map<std::string, int64_t> consumables;
+};
+
 // Everything the scheduler knows. Only Install() changes it.
 struct ClusterState {
   std::map<JobId, Job> jobs;  // every job, active and finished; arrays once, as task 0
@@ -58,6 +70,9 @@ struct ClusterState {
   std::set<UnitKey> running;  // plain jobs and array tasks
   std::map<std::string, std::set<UnitKey>> running_on;  // running units by node
   std::map<JobId, TaskCounts> task_counts;                // per array
+  // Waiting work (queued or held) by owner, then project (qsub -P): 1 per plain job, an
+  // array's pending tasks. For max_queued_jobs at submit.
+  std::map<std::string, std::map<std::string, int64_t>> queued_by_owner;
 
   // Under a policy (CoreConfig::policy): decayed usage per account, charged as runs end,
   // and why each waiting job waits, from the last pass. Neither is persisted: usage is
@@ -66,6 +81,11 @@ struct ClusterState {
   std::map<JobId, std::string> waiting;
   // What the last pass under a policy ranked and planned (qstat -pri, qstat -j's forecast).
   std::shared_ptr<const PolicyPass> last_pass;
+
+  // Derived, not persisted. `generation` counts the Install()s that changed what a pass
+  // reads (jobs, nodes, usage); `settled`, the last pass that found nothing to do.
+  uint64_t generation = 1;
+  std::optional<SettledPass> settled;
 };
 
 // An admin's policy (policies/) ready to use: the prioritizer and planner it configures.
@@ -130,6 +150,7 @@ struct Actions {
   std::vector<Charge> charges;
   std::optional<std::map<JobId, std::string>> waiting;  // replaces ClusterState::waiting
   std::shared_ptr<const PolicyPass> pass;                // replaces ClusterState::last_pass
+  std::optional<SettledPass> settled;                    // replaces ClusterState::settled
   std::vector<AuditEntry> audit;                         // admin actions, persisted
   std::vector<Event> events;  // numbered by the server (events.h), persisted, then published
   std::vector<Order> orders;
@@ -156,7 +177,9 @@ Outcome HandleNode(const ClusterState& state, const Message& message, const Core
                    TimeMs now);
 
 // The periodic and event-driven decision: mark silent nodes unreachable and requeue
-// their jobs, then start queued jobs first come, first served where they fit.
+// their jobs, then start queued jobs first come, first served where they fit (or under
+// config.policy). When the last pass found nothing to do and nothing it depends on has
+// changed since (ClusterState::settled), returns no actions at once: the same result.
 Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now);
 
 // Applies records and node sightings to the state and its indexes. Orders are ignored.
