@@ -58,6 +58,10 @@ struct ClusterState {
   std::set<UnitKey> running;  // plain jobs and array tasks
   std::map<std::string, std::set<UnitKey>> running_on;  // running units by node
   std::map<JobId, TaskCounts> task_counts;                // per array
+  // Every job id (plain jobs and arrays, active and finished) of each owner, ascending:
+  // a query of one user's jobs walks that user's ids, not the whole cluster. A sorted
+  // vector (8 bytes a job) rather than a set (~48): ids only grow, so Install appends.
+  std::map<std::string, std::vector<JobId>> by_owner;
 
   // Under a policy (CoreConfig::policy): decayed usage per account, charged as runs end,
   // and why each waiting job waits, from the last pass. Neither is persisted: usage is
