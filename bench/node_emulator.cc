@@ -44,6 +44,10 @@ constexpr const char* kUsage =
   --measure-s S      once every slot has been filled (and at least 99% of the slots
                      are busy), measure for S seconds, print the results and exit
                      (default 60); 0: run until the --max-s limit
+  --windows W        measure W windows of --measure-s one after the other, each
+                     reported on its own with the suffix _wK (default 1: no suffix);
+                     "window K started" is printed as each begins (bench/perf.sh storm
+                     runs its query storm in window 2 only)
   --max-s S          give up after S seconds in all (default 3600)
   --stats-s S        a progress line every S seconds (default 10)
 Prints "registered N after T s" once every node is registered, "full after T s" when
@@ -60,6 +64,7 @@ struct Options {
   int64_t job_ms = 120000;
   int64_t ramp_ms = 2000;
   int64_t measure_s = 60;
+  int windows = 1;
   int64_t max_s = 3600;
   int64_t stats_s = 10;
 };
@@ -198,7 +203,16 @@ class Emulator {
         break;
       }
       if (measure_from_ && o_.measure_s > 0 && now_us - measure_from_ > o_.measure_s * 1000000) {
-        break;
+        if (window_ + 1 >= o_.windows) break;
+        Report();
+        ++window_;
+        measure_from_ = bench::NowUs();
+        measure_cpu_from_ = CpuUs();
+        measure_exits_from_ = exits_;
+        measure_launches_from_ = launches_;
+        latency_ms_.clear();
+        printf("window %d started\n", window_ + 1);
+        fflush(stdout);
       }
       // Registrations, spread over the ramp.
       for (size_t i = started_; i < nodes_.size(); ++i) {
@@ -258,6 +272,7 @@ class Emulator {
         measure_exits_from_ = exits_;
         measure_launches_from_ = launches_;
         printf("full after %.1f s\n", (measure_from_ - t0) / 1e6);
+        if (o_.windows > 1) printf("window 1 started\n");
         fflush(stdout);
       }
       if (now_us >= next_stats) {
@@ -338,7 +353,8 @@ class Emulator {
     const double secs = measure_from_ ? (bench::NowUs() - measure_from_) / 1e6 : 0;
     int64_t unfilled = 0;
     for (const EmulatedNode& n : nodes_) unfilled += static_cast<int64_t>(n.freed_us.size());
-    const std::string tag = std::to_string(o_.nodes) + "_nodes";
+    std::string tag = std::to_string(o_.nodes) + "_nodes";
+    if (o_.windows > 1) tag += "_w" + std::to_string(window_ + 1);
     printf("emu_measure_window_%s %.1f s\n", tag.c_str(), secs);
     if (secs > 0) {
       printf("emu_exits_per_s_%s %.1f per_s\n", tag.c_str(), (exits_ - measure_exits_from_) / secs);
@@ -370,6 +386,7 @@ class Emulator {
   int64_t measure_exits_from_ = 0, measure_launches_from_ = 0;
   std::vector<double> latency_ms_;
   int64_t measure_from_ = 0;  // monotonic us; 0 until the cluster is full
+  int window_ = 0;            // the window being measured, from 0
   int64_t measure_cpu_from_ = 0;
 };
 
@@ -395,6 +412,7 @@ int main(int argc, char** argv) {
     else if (a == "--job-ms") o.job_ms = std::stoll(next());
     else if (a == "--ramp-ms") o.ramp_ms = std::stoll(next());
     else if (a == "--measure-s") o.measure_s = std::stoll(next());
+    else if (a == "--windows") o.windows = std::max(1, std::stoi(next()));
     else if (a == "--max-s") o.max_s = std::stoll(next());
     else if (a == "--stats-s") o.stats_s = std::stoll(next());
     else {

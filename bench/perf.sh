@@ -11,8 +11,8 @@
 #             corral, corral-scheduler, corral-execd, qsub, qstat, qdel, qmod,
 #             corral-submit-load and the bench tools (corral-flood, corral-spawn-rate,
 #             corral-decide-bench, corral-node-emulator): see docs/performance.md
-#   sections  machine submit arrays e2e cancel queries memory decide scale (in that
-#             order; queries includes the restart with many jobs)
+#   sections  machine submit arrays e2e cancel queries memory decide scale storm (in
+#             that order; queries includes the restart with many jobs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -28,13 +28,14 @@ while (($#)); do
     --only) ONLY=$2; shift ;;
     --skip) SKIP=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "perf.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 for b in corral corral-scheduler corral-execd qsub qstat qdel qmod corral-submit-load \
-         corral-flood corral-spawn-rate corral-decide-bench corral-node-emulator; do
+         corral-flood corral-spawn-rate corral-decide-bench corral-node-emulator \
+         corral-query-storm; do
   [ -x "$BIN/$b" ] || { echo "perf.sh: $BIN/$b is missing (see docs/performance.md)" >&2; exit 1; }
 done
 export PATH="$BIN:/usr/bin:/bin"
@@ -49,12 +50,14 @@ if ((QUICK)); then
   QUERY_SIZES="10000 100000"; RESTART_REPS=2; QSTAT_ALL_MAX=10000
   DECIDE_ARGS="--nodes 1000 --cores 32 --pending 10000 --array 100000 --reps 3"
   SCALE_NODES="200"; SCALE_IDLE_S=10; SCALE_MEASURE_S=15
+  STORM_NODES=50; STORM_WINDOW_S=15; STORM_CLIENTS=50
 else
   N_TRUE=300; N_QSUB=200; N_LIB=5000; N_FLOOD=20000; N_SPAWN=1000
   ARRAYS="100000 1000000"; N_E2E=2000; N_CANCEL=10000; N_MEM=100000
   QUERY_SIZES="10000 100000 1000000"; RESTART_REPS=2; QSTAT_ALL_MAX=100000
   DECIDE_ARGS="--nodes 1000 --cores 32 --pending 100000 --array 1000000 --reps 5"
   SCALE_NODES="1000 5000"; SCALE_IDLE_S=20; SCALE_MEASURE_S=60
+  STORM_NODES=100; STORM_WINDOW_S=30; STORM_CLIENTS=50
 fi
 SCALE_JOBS_PER_S=${SCALE_JOBS_PER_S:-267}  # job ends per second at full load, any size
 
@@ -378,28 +381,35 @@ if want decide; then
   done
 fi
 
+# emu_scheduler DIR: a scheduler for emulated nodes (corral-node-emulator) in DIR; sets
+# spid, node_ep (where the emulator connects) and CORRAL_SCHEDULER (its ipc endpoint).
+emu_scheduler() {
+  local S=$1
+  mkdir -p "$S/state"
+  {
+    echo "endpoints: [\"tcp://127.0.0.1:*\", \"ipc://$S/sched.sock\"]"
+    echo "state_dir: \"$S/state\""
+    echo "heartbeat_interval: 5"
+    echo "node_timeout: 60"
+    # Newer schedulers take execds on endpoints of their own.
+    grep -q node_endpoints "$BIN/corral-scheduler" && echo "node_endpoints: [\"tcp://127.0.0.1:*\"]"
+  } > "$S/scheduler.yaml"
+  ulimit -n "$(ulimit -Hn)"
+  "$BIN/corral-scheduler" --config "$S/scheduler.yaml" > "$S/scheduler.log" 2>&1 &
+  spid=$!
+  OWN_PIDS+=("$spid")
+  until [ -s "$S/state/endpoints" ]; do sleep 0.05; done
+  node_ep=$(grep tcp "$S/state/node_endpoints" 2>/dev/null || grep tcp "$S/state/endpoints")
+  export CORRAL_SCHEDULER=ipc://$S/sched.sock
+}
+
 # ---- 9. cluster scale -------------------------------------------------------------------------
 if want scale; then
   for nodes in $SCALE_NODES; do
     job_ms=$((nodes * 32 * 1000 / SCALE_JOBS_PER_S))
     section "9. $nodes emulated nodes x 32 cores, mean job ${job_ms} ms"
     S=$WORK/scale$nodes
-    mkdir -p "$S/state"
-    {
-      echo "endpoints: [\"tcp://127.0.0.1:*\", \"ipc://$S/sched.sock\"]"
-      echo "state_dir: \"$S/state\""
-      echo "heartbeat_interval: 5"
-      echo "node_timeout: 60"
-      # Newer schedulers take execds on endpoints of their own.
-      grep -q node_endpoints "$BIN/corral-scheduler" && echo "node_endpoints: [\"tcp://127.0.0.1:*\"]"
-    } > "$S/scheduler.yaml"
-    ulimit -n "$(ulimit -Hn)"
-    "$BIN/corral-scheduler" --config "$S/scheduler.yaml" > "$S/scheduler.log" 2>&1 &
-    spid=$!
-    OWN_PIDS+=("$spid")
-    until [ -s "$S/state/endpoints" ]; do sleep 0.05; done
-    node_ep=$(grep tcp "$S/state/node_endpoints" 2>/dev/null || grep tcp "$S/state/endpoints")
-    export CORRAL_SCHEDULER=ipc://$S/sched.sock
+    emu_scheduler "$S"
     "$BIN/corral-node-emulator" --scheduler "$node_ep" --nodes "$nodes" --cores 32 \
       --job-ms "$job_ms" --ramp-ms 5000 --measure-s "$SCALE_MEASURE_S" --max-s 1800 \
       > "$S/emulator.out" 2>&1 &
@@ -437,6 +447,67 @@ if want scale; then
     grep '^emu_' "$S/emulator.out" | while read -r name value unit; do report "$name" "$value" "$unit"; done
     kill "$spid"; wait "$spid" 2>/dev/null || true
   done
+fi
+
+# ---- 9b. query storm (#9) --------------------------------------------------------------------
+# "Queries never block scheduling": a loaded cluster of emulated nodes (jobs that "run"
+# without processes, so that process starts do not dominate), measured in three windows
+# of STORM_WINDOW_S one after the other: quiet, then STORM_CLIENTS listing loops
+# (corral-query-storm: one socket each, doing what qstat does, every reply decoded), then
+# quiet again. Each window's job start rate and slot-refill latency (a slot freeing to the
+# next job starting there), the storm's ratio to the quiet windows, and the time of a real
+# qstat (the same listing: every running and pending job of this user) in each window.
+if want storm; then
+  nodes=$STORM_NODES
+  job_ms=$((nodes * 32 * 1000 / SCALE_JOBS_PER_S))
+  section "9b. query storm: $nodes emulated nodes x 32 cores, mean job ${job_ms} ms, $STORM_CLIENTS listing loops"
+  S=$WORK/storm
+  emu_scheduler "$S"
+  "$BIN/corral-node-emulator" --scheduler "$node_ep" --nodes "$nodes" --cores 32 \
+    --job-ms "$job_ms" --ramp-ms 2000 --measure-s "$STORM_WINDOW_S" --windows 3 --max-s 1800 \
+    > "$S/emulator.out" 2>&1 &
+  epid=$!
+  OWN_PIDS+=("$epid")
+  wait_for() {  # a line of the emulator's output
+    until grep -q "$1" "$S/emulator.out"; do
+      kill -0 "$epid" 2>/dev/null || { cat "$S/emulator.out" >&2; exit 1; }
+      sleep 0.1
+    done
+  }
+  wait_for '^registered'
+  backlog=$((nodes * 32 + SCALE_JOBS_PER_S * (3 * STORM_WINDOW_S + 120)))
+  cd "$WORK"
+  "$BIN/corral-flood" submit --count "$backlog" --binary /bin/true --cwd "$WORK" >/dev/null
+  cd "$REPO"
+  report storm_backlog "$backlog" jobs "submitted by this user while the cluster fills"
+  qstat_times() {  # TAG: 5 real qstat runs, spaced over the first half of the window
+    local r=() lines=0 _
+    for _ in 1 2 3 4 5; do
+      t0=$(us); lines=$(qstat | wc -l); r+=("$(ms_since "$t0")")
+      sleep "$(calc "$STORM_WINDOW_S / 12" 2)"
+    done
+    report "storm_qstat_$1" "$(median "${r[@]}")" ms "real qstat (process start included), $lines lines, median of 5"
+  }
+  wait_for '^window 1 started'
+  qstat_times quiet_before
+  wait_for '^window 2 started'
+  "$BIN/corral-query-storm" --endpoint "$CORRAL_SCHEDULER" --clients "$STORM_CLIENTS" \
+    --seconds "$STORM_WINDOW_S" > "$S/storm.out" 2>&1 &
+  qpid=$!
+  OWN_PIDS+=("$qpid")
+  qstat_times during_storm
+  wait "$qpid" || { cat "$S/storm.out" >&2; }
+  wait "$epid" || true
+  grep '^storm_' "$S/storm.out" | while read -r name value unit; do report "$name" "$value" "$unit"; done
+  grep '^emu_' "$S/emulator.out" | while read -r name value unit; do report "storm_$name" "$value" "$unit"; done
+  val() { grep "^$1 " "$S/emulator.out" | awk '{ print $2 }'; }
+  tag=${nodes}_nodes
+  for fig in starts_per_s slot_refill_median slot_refill_p90; do
+    q1=$(val "emu_${fig}_${tag}_w1"); st=$(val "emu_${fig}_${tag}_w2"); q3=$(val "emu_${fig}_${tag}_w3")
+    report "storm_ratio_${fig}" "$(calc "$st / (($q1 + $q3) / 2)" 3)" ratio "storm window / mean of the quiet windows ($q1, $st, $q3)"
+  done
+  report storm_scheduler_rss "$(rss_kb "$spid")" kB
+  kill "$spid"; wait "$spid" 2>/dev/null || true
 fi
 
 report machine_loadavg_at_end "$(cut -d' ' -f1 /proc/loadavg)" load "1-minute load average"

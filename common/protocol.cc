@@ -3,6 +3,8 @@
 // wrong type or a value out of range is an InvalidArgument naming the field.
 #include "common/protocol.h"
 
+#include "common/job_text.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -150,10 +152,22 @@ json Body(const SubmitRequest& m) { return {{"spec", SpecJson(m.spec, true)}}; }
 json Body(const SubmitReply& m) {
   return {{"id", m.id}, {"name", m.name}, {"warnings", m.warnings}, {"tasks", m.tasks}};
 }
+json KeyJson(const UnitKey& k) { return {{"job", k.job}, {"task", k.task}}; }
+// Paging fields are written only when used, so that a request of a client that does not
+// page reads exactly as before.
 json Body(const QueryRequest& m) {
-  return {{"ids", m.ids}, {"user", m.user}, {"include_finished", m.include_finished}};
+  json j = {{"ids", m.ids}, {"user", m.user}, {"include_finished", m.include_finished}};
+  if (!m.states.empty()) j["states"] = m.states;
+  if (m.without_tasks) j["without_tasks"] = true;
+  if (m.limit > 0) j["limit"] = m.limit;
+  if (m.after) j["after"] = KeyJson(*m.after);
+  return j;
 }
-json Body(const QueryReply& m) { return {{"jobs", JobsJson(m.jobs)}, {"missing", m.missing}}; }
+json Body(const QueryReply& m) {
+  json j = {{"jobs", JobsJson(m.jobs)}, {"missing", m.missing}};
+  if (m.next) j["next"] = KeyJson(*m.next);
+  return j;
+}
 json Body(const CancelRequest& m) {
   json j = {{"ids", m.ids}, {"user", m.user}};
   if (m.tasks) j["tasks"] = FormatTaskRange(*m.tasks);
@@ -647,14 +661,28 @@ void ReadBody(Reader& r, SubmitReply& m) {
   r.Strings("warnings", m.warnings, false);
   r.Str("tasks", m.tasks, false);
 }
+void ReadKey(Reader& r, const char* key, std::optional<UnitKey>& out) {
+  r.Object(key, [&](Reader& rk) {
+    UnitKey k;
+    rk.Int64("job", k.job, true, 0);
+    rk.Int64("task", k.task, true, 0, kMaxTaskId);
+    if (rk.ok()) out = k;
+  }, false);
+}
 void ReadBody(Reader& r, QueryRequest& m) {
   r.Ids("ids", m.ids);
   r.Str("user", m.user);
   r.Bool("include_finished", m.include_finished);
+  r.Strings("states", m.states, false);
+  if (m.states.size() > 16) r.Fail("states", "names more than 16 states");
+  r.Bool("without_tasks", m.without_tasks, false);
+  r.Int64("limit", m.limit, false, 0, kMaxQueryPage);
+  ReadKey(r, "after", m.after);
 }
 void ReadBody(Reader& r, QueryReply& m) {
   ReadJobs(r, m.jobs);
   r.Ids("missing", m.missing);
+  ReadKey(r, "next", m.next);
 }
 void ReadBody(Reader& r, CancelRequest& m) {
   r.Ids("ids", m.ids);
@@ -892,7 +920,63 @@ std::string_view TypeName(const Message& message) {
   return std::visit([](const auto& m) { return std::decay_t<decltype(m)>::kType; }, message);
 }
 
+namespace {
+
+// Replies that carry many job records are written directly (job_text.h): the same text as
+// the generic path below (keys in the same sorted order), without a json value per field.
+void AppendIds(std::string& out, const std::vector<JobId>& ids) {
+  out += '[';
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(ids[i]);
+  }
+  out += ']';
+}
+void AppendJobs(std::string& out, const std::vector<Job>& jobs) {
+  out += "\"jobs\":[";
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (i) out += ',';
+    AppendJobJson(out, jobs[i]);
+  }
+  out += ']';
+}
+void AppendTail(std::string& out, std::string_view type, std::string_view req) {
+  if (!req.empty()) {
+    out += ",\"req\":";
+    AppendJsonString(out, req);
+  }
+  out += ",\"type\":\"";
+  out += type;
+  out += "\",\"v\":" + std::to_string(kProtocolVersion) + "}";
+}
+std::string EncodeJobsReply(const QueryReply& m, std::string_view req) {
+  std::string out;
+  out.reserve(64 + 1024 * m.jobs.size());
+  out += '{';
+  AppendJobs(out, m.jobs);
+  out += ",\"missing\":";
+  AppendIds(out, m.missing);
+  if (m.next) {
+    out += ",\"next\":{\"job\":" + std::to_string(m.next->job) +
+           ",\"task\":" + std::to_string(m.next->task) + "}";
+  }
+  AppendTail(out, QueryReply::kType, req);
+  return out;
+}
+std::string EncodeJobsReply(const WaitReply& m, std::string_view req) {
+  std::string out;
+  out.reserve(64 + 1024 * m.jobs.size());
+  out += m.done ? "{\"done\":true," : "{\"done\":false,";
+  AppendJobs(out, m.jobs);
+  AppendTail(out, WaitReply::kType, req);
+  return out;
+}
+
+}  // namespace
+
 std::string Encode(const Message& message, std::string_view req) {
+  if (const auto* m = std::get_if<QueryReply>(&message)) return EncodeJobsReply(*m, req);
+  if (const auto* m = std::get_if<WaitReply>(&message)) return EncodeJobsReply(*m, req);
   json j = std::visit([](const auto& m) { return Body(m); }, message);
   j["v"] = kProtocolVersion;
   j["type"] = TypeName(message);

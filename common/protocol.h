@@ -37,18 +37,40 @@ struct SubmitReply {
 };
 
 // Which jobs to list. Empty `ids` and empty `user` = every job; `user` = that owner's.
+// Records come in (job id, task) order, an array's own record before its tasks.
+//
+// Paging (docs/design.md, "Job listings"): with `limit` > 0 a reply holds at most
+// `limit` records, fewer when they are large (kQueryPageBytes), starting after the cursor
+// `after`; QueryReply::next, when set, is the cursor to send for the following page. Each
+// page is answered from the state of that moment: a job that existed throughout is listed
+// exactly once, in the state it had when its page was built. limit 0 (clients before
+// paging): everything in one reply, refused (FailedPrecondition) when that would exceed
+// kMaxUnpagedRecords, rather than building a reply of tens of megabytes.
 struct QueryRequest {
   static constexpr std::string_view kType = "query";
   std::vector<JobId> ids;
   std::string user;
   bool include_finished = false;
+  // Only units (plain jobs, array records, array tasks) in these states, by StateName;
+  // empty = any state (finished ones only with include_finished).
+  std::vector<std::string> states;
+  bool without_tasks = false;  // only jobs' own records, no array tasks
+  int64_t limit = 0;
+  std::optional<UnitKey> after;
 };
 struct QueryReply {
   static constexpr std::string_view kType = "jobs";
   std::vector<Job> jobs;          // without their scripts
   std::vector<JobId> missing;     // asked-for ids that do not exist (or are finished, when
                                   // include_finished is false)
+  std::optional<UnitKey> next;    // more to list: ask again with after = next
 };
+// A page of a paged query holds at most this many records, and stops once the records
+// it holds reach about kQueryPageBytes encoded.
+inline constexpr int64_t kMaxQueryPage = 5000;
+inline constexpr size_t kQueryPageBytes = 1 << 20;
+// An unpaged query (limit 0) answering more records than this is refused.
+inline constexpr size_t kMaxUnpagedRecords = 20000;
 
 // What happened to one job of a qdel / qhold / qrls.
 struct JobOutcome {

@@ -5,6 +5,7 @@
 
 #include <csignal>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,6 +21,9 @@ namespace corral {
 
 // Message of the Unavailable status a Call returns when a signal interrupted the wait.
 inline constexpr std::string_view kInterruptedMessage = "interrupted by a signal";
+// Records a client asks for per page of a listing: a few milliseconds of the scheduler's
+// time each (bench/perf.sh queries, corral-decide-bench's query figures).
+inline constexpr int64_t kQueryPageRecords = 2000;
 
 class Client {
  public:
@@ -44,6 +48,16 @@ class Client {
   // the scheduler at <endpoint> within N s". A signal during the wait (or the flag set by
   // SetInterruptFlag turning non-zero): Unavailable with kInterruptedMessage. Never throws.
   Result<Message> Call(const Message& request, int64_t timeout_ms);
+
+  // A job listing in pages (QueryRequest paging, protocol.h): asks for `query` with
+  // limit kQueryPageRecords (unless the query sets one), hands each page to `on_page` as it
+  // arrives and asks for the next, until the scheduler says there is no more or a Call or
+  // `on_page` fails (that Status is returned). Each page is its own Call of `timeout_ms`,
+  // so the scheduler serves other requests between pages and no reply is large.
+  Status QueryPages(QueryRequest query, int64_t timeout_ms,
+                    const std::function<Status(QueryReply&)>& on_page);
+  // Every page of `query` gathered into one reply (missing ids of all pages, no `next`).
+  Result<QueryReply> Query(const QueryRequest& query, int64_t timeout_ms);
 
   // True when the last Call failed without an answer from the scheduler (timeout,
   // interruption, socket error), false when the scheduler answered (even with an error).

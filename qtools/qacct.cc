@@ -52,11 +52,9 @@ environment: CORRAL_SCHEDULER  endpoint of the scheduler (set by "corral local e
 Result<std::vector<Job>> FetchJobs(const QueryRequest& query) {
   Result<Client> client = Client::ConnectFromEnv();
   if (!client) return std::unexpected(client.error());
-  Result<Message> reply = client->Call(query, cli::kCallTimeoutMs);
+  Result<QueryReply> reply = client->Query(query, cli::kCallTimeoutMs);
   if (!reply) return std::unexpected(reply.error());
-  auto* jobs = std::get_if<QueryReply>(&*reply);
-  if (jobs == nullptr) return Error(Code::kInternal, "unexpected reply");
-  return std::move(jobs->jobs);
+  return std::move(reply->jobs);
 }
 
 int ShowJobs(const std::vector<JobId>& ids, bool json) {

@@ -108,10 +108,8 @@ int Run(const std::vector<std::string>& args) {
   QueryRequest query;
   query.ids = {id};
   query.include_finished = true;
-  Result<Message> reply = client->Call(query, cli::kCallTimeoutMs);
-  if (!reply) return cli::Fail("qresults", reply.error());
-  const auto* jobs = std::get_if<QueryReply>(&*reply);
-  if (jobs == nullptr) return cli::Fail("qresults", Status(Code::kInternal, "unexpected reply"));
+  Result<QueryReply> jobs = client->Query(query, cli::kCallTimeoutMs);
+  if (!jobs) return cli::Fail("qresults", jobs.error());
   const Job* array = nullptr;
   std::vector<TaskResult> rows;
   for (const Job& job : jobs->jobs) {

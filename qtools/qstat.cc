@@ -1,18 +1,22 @@
 // qstat: list jobs in Grid Engine's format (sge-compat.md §3): the table of the calling
 // user's pending and running jobs, -u/-s/-q filters, -j detail, and --json on every form.
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 
 #include "qtools/cli.h"
 #include "qtools/client.h"
 #include "qtools/policy_format.h"
+#include "qtools/qstat_tty.h"
 #include "qtools/sge_format.h"
 
 namespace corral {
 namespace {
 
 constexpr std::string_view kUsage =
-    R"(usage: qstat [-u user[,user...]|'*'] [-s states] [-q queue] [--json]
+    R"(usage: qstat [-u user[,user...]|'*'] [-s states] [-q queue] [--json] [--sge]
        qstat -j job_id[,job_id...] [--json]
        qstat -pri [-u user|'*'] [--json]
 
@@ -36,16 +40,28 @@ options:
                 line with their ranges, e.g. 5-1000:1, rather than one line each)
   --json        the same selection as {"jobs":[...]} (docs: job JSON object); with -j
                 finished jobs are included
+  --sge         Grid Engine's exact format even on a terminal (see "on a terminal")
   -help, --help this text
 
 columns: job-ID prior name user state submit/start-at queue slots ja-task-ID; states:
 qw pending, hqw held, r running, dr running and being deleted, z finished. The priority
 column is 0.00000 until priority policies exist.
 
+on a terminal: when stdout is a terminal, the table's state column is coloured
+(running green, held yellow, failed red, being deleted magenta) and a summary line
+follows ("12 jobs: 4 running, 6 pending, 2 held"). Piped or redirected output is
+always Grid Engine's exact format. --sge or CORRAL_QSTAT_FORMAT=sge gives the exact
+format on a terminal too; NO_COLOR (set, not empty) or TERM=dumb turns colour off.
+
+Long listings stream: the scheduler answers in pages of a few thousand jobs and qstat
+prints each page as it arrives (running jobs first, then pending and held ones).
+
 exit status: 0 success (also when nothing is listed); 1 bad option, no job of -j
 exists, or the scheduler cannot be reached.
 
-environment: CORRAL_SCHEDULER  endpoint of the scheduler (set by "corral local env")
+environment: CORRAL_SCHEDULER      endpoint of the scheduler (set by "corral local env")
+             CORRAL_QSTAT_FORMAT  "sge": the exact format on a terminal too
+             NO_COLOR             set and not empty: no colour
 )";
 
 struct StateFilter {
@@ -112,6 +128,7 @@ struct Options {
   bool detail = false;
   bool pri = false;
   bool json = false;
+  bool sge = false;  // exact Grid Engine format even on a terminal
   bool help = false;
 };
 
@@ -129,6 +146,8 @@ Result<Options> ParseArgs(const std::vector<std::string>& args) {
       o.help = true;
     } else if (a == "--json" || a == "-json") {
       o.json = true;
+    } else if (a == "--sge") {
+      o.sge = true;
     } else if (a == "-pri") {
       o.pri = true;
     } else if (a == "-u" || a == "-s" || a == "-q" || a == "-j" || a == "-g") {
@@ -165,29 +184,14 @@ Result<Options> ParseArgs(const std::vector<std::string>& args) {
   return o;
 }
 
-// Running jobs first, then pending, then finished; by id within each (like qstat's
-// running-then-pending listing).
-void Order(std::vector<Job>& jobs) {
-  auto rank = [](const Job& j) {
-    if (j.state == JobState::kRunning) return 0;
-    if (j.state == JobState::kQueued || j.state == JobState::kHeld) return 1;
-    return 2;
-  };
-  std::stable_sort(jobs.begin(), jobs.end(), [&](const Job& a, const Job& b) {
-    return std::tuple(rank(a), a.id, a.task) < std::tuple(rank(b), b.id, b.task);
-  });
-}
-
 int Detail(Client& client, const Options& o) {
   Result<std::vector<JobId>> ids = cli::ParseJobIds(o.job_words);
   if (!ids) return cli::Fail("qstat", ids.error());
   QueryRequest query;
   query.ids = *ids;
   query.include_finished = true;  // an array's summary counts its ended tasks
-  Result<Message> reply = client.Call(query, cli::kCallTimeoutMs);
-  if (!reply) return cli::Fail("qstat", reply.error());
-  const auto* jobs = std::get_if<QueryReply>(&*reply);
-  if (jobs == nullptr) return cli::Fail("qstat", Status(Code::kInternal, "unexpected reply"));
+  Result<QueryReply> jobs = client.Query(query, cli::kCallTimeoutMs);
+  if (!jobs) return cli::Fail("qstat", jobs.error());
   std::vector<Job> found;
   std::map<JobId, std::vector<const Job*>> tasks;
   for (const Job& job : jobs->jobs) {
@@ -248,37 +252,90 @@ int Priorities(Client& client, const Options& o) {
   return 0;
 }
 
+// Streams the listing: one paged query per group of states, in the order qstat shows
+// them (running, then pending and held, then finished; by id within each), each page
+// printed as it arrives. A job that moves between groups while the listing is under
+// way may show in both groups or in neither; one that stays put shows once.
 int List(Client& client, const Options& o) {
   std::vector<std::string> users = o.users;
   if (users.empty()) users.push_back(cli::CurrentUser());
   const bool everybody = std::find(users.begin(), users.end(), "*") != users.end();
-  QueryRequest query;
-  if (!everybody && users.size() == 1) query.user = users[0];
-  query.include_finished = o.states.finished;
-  Result<Message> reply = client.Call(query, cli::kCallTimeoutMs);
-  if (!reply) return cli::Fail("qstat", reply.error());
-  auto* jobs = std::get_if<QueryReply>(&*reply);
-  if (jobs == nullptr) return cli::Fail("qstat", Status(Code::kInternal, "unexpected reply"));
   const std::set<std::string> wanted(users.begin(), users.end());
-  FillTaskSpecs(jobs->jobs);
-  std::vector<Job> shown;
-  for (Job& job : jobs->jobs) {
-    if (!everybody && !wanted.contains(job.owner)) continue;
-    // An array shows one line for its pending ids (none once all have started) and one per
-    // running task; a requeued task's id is among the pending ones.
-    if (!o.json && job.task == 0 && job.IsArray() && job.pending.empty() && !IsFinal(job.state)) {
-      continue;
-    }
-    if (!o.json && job.task != 0 && job.state == JobState::kQueued) continue;
-    if (!o.states.Matches(job)) continue;
-    if (!o.queue.empty() && job.state == JobState::kRunning && o.queue != "all.q" &&
-        o.queue != "all.q@" + job.node) {
-      continue;
-    }
-    shown.push_back(std::move(job));
+  std::vector<std::vector<std::string>> groups;
+  if (o.states.running) groups.push_back({"running"});
+  std::vector<std::string> waiting;
+  if (o.states.pending) waiting.push_back("queued");
+  if (o.states.held) waiting.push_back("held");
+  if (!waiting.empty()) groups.push_back(waiting);
+  if (o.states.finished) groups.push_back({"completed", "failed", "cancelled"});
+
+  std::map<JobId, JobSpec> arrays;  // array specs, for their tasks' rows
+  bool any = false;
+  const TtyStyle style =
+      o.json ? TtyStyle{}
+             : ChooseStyle(isatty(STDOUT_FILENO) == 1, o.sge, std::getenv("CORRAL_QSTAT_FORMAT"),
+                           std::getenv("NO_COLOR"), std::getenv("TERM"));
+  QstatSummary summary;
+  for (const std::vector<std::string>& states : groups) {
+    QueryRequest query;
+    if (!everybody && users.size() == 1) query.user = users[0];
+    query.include_finished = o.states.finished;
+    query.states = states;
+    Status s = client.QueryPages(query, cli::kCallTimeoutMs, [&](QueryReply& page) {
+      // A task's row shows its array's name and request: ask for the arrays not seen yet
+      // (their own records only).
+      QueryRequest specs;
+      specs.include_finished = true;
+      specs.without_tasks = true;
+      for (const Job& job : page.jobs) {
+        if (job.task == 0 && job.IsArray()) arrays[job.id] = job.spec;
+        if (job.task != 0 && !arrays.contains(job.id) &&
+            (specs.ids.empty() || specs.ids.back() != job.id)) {
+          specs.ids.push_back(job.id);
+        }
+      }
+      if (!specs.ids.empty()) {
+        Result<QueryReply> found = client.Query(specs, cli::kCallTimeoutMs);
+        if (!found) return found.error();
+        for (Job& job : found->jobs) {
+          if (job.task == 0 && job.IsArray()) arrays[job.id] = std::move(job.spec);
+        }
+      }
+      std::string out;
+      for (Job& job : page.jobs) {
+        if (!everybody && !wanted.contains(job.owner)) continue;
+        if (job.task != 0) {
+          if (auto a = arrays.find(job.id); a != arrays.end()) FillTaskSpec(a->second, job);
+        }
+        // An array shows one line for its pending ids (none once all have started) and
+        // one per running task; a requeued task's id is among the pending ones.
+        if (!o.json && job.task == 0 && job.IsArray() && job.pending.empty() &&
+            !IsFinal(job.state)) {
+          continue;
+        }
+        if (!o.json && job.task != 0 && job.state == JobState::kQueued) continue;
+        if (!o.states.Matches(job)) continue;
+        if (!o.queue.empty() && job.state == JobState::kRunning && o.queue != "all.q" &&
+            o.queue != "all.q@" + job.node) {
+          continue;
+        }
+        if (o.json) {
+          out += any ? "," : "{\"jobs\":[";
+          out += JobToJson(job);
+        } else {
+          if (!any) out += QstatHeader();
+          out += style.colour ? ColourRow(QstatRow(job), job) : QstatRow(job);
+          if (style.summary) summary.Add(job);
+        }
+        any = true;
+      }
+      cli::Out(out);
+      return Status();
+    });
+    if (!s.ok()) return cli::Fail("qstat", s);
   }
-  Order(shown);
-  cli::Out(o.json ? JobsJson(shown) : QstatTable(shown));
+  if (o.json) cli::Out(any ? "]}\n" : "{\"jobs\":[]}\n");
+  if (style.summary) cli::Out(summary.Line());
   return 0;
 }
 

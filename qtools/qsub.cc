@@ -186,9 +186,8 @@ int ReportArrayEnd(Client& client, JobId id) {
   QueryRequest query;
   query.ids = {id};
   query.include_finished = true;
-  Result<Message> reply = client.Call(query, cli::kCallTimeoutMs);
-  const auto* jobs = reply ? std::get_if<QueryReply>(&*reply) : nullptr;
-  if (jobs == nullptr) {
+  Result<QueryReply> jobs = client.Query(query, cli::kCallTimeoutMs);
+  if (!jobs) {
     cli::Err("No information available on job " + std::to_string(id) + "'s exit status.\n");
     return 1;
   }
@@ -278,10 +277,9 @@ Status ApplySweep(const std::string& file, JobSpec& spec) {
 Status ResolveHoldNames(Client& client, const std::vector<std::string>& names, JobSpec& spec) {
   QueryRequest query;
   query.user = cli::CurrentUser();
-  Result<Message> reply = client.Call(query, cli::kCallTimeoutMs);
-  if (!reply) return reply.error();
-  const auto* jobs = std::get_if<QueryReply>(&*reply);
-  if (jobs == nullptr) return Status(Code::kInternal, "unexpected reply from the scheduler");
+  query.without_tasks = true;
+  Result<QueryReply> jobs = client.Query(query, cli::kCallTimeoutMs);
+  if (!jobs) return jobs.error();
   for (const std::string& name : names) {
     bool found = false;
     for (const Job& job : jobs->jobs) {

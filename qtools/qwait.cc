@@ -284,16 +284,14 @@ Report WaitFor(Client& client, size_t index, JobId id, TimeMs deadline) {
       QueryRequest query;
       query.ids = {id};
       query.include_finished = true;
-      Result<Message> tasks = client.Call(query, cli::kCallTimeoutMs);
+      Result<QueryReply> listed = client.Query(query, cli::kCallTimeoutMs);
       if (g_signal != 0) {
         report.kind = Report::Kind::kInterrupted;
         return report;
       }
-      const auto* listed = tasks ? std::get_if<QueryReply>(&*tasks) : nullptr;
-      if (listed == nullptr) {
+      if (!listed) {
         report.kind = Report::Kind::kError;
-        report.error =
-            tasks ? Status(Code::kInternal, "unexpected reply to a query") : tasks.error();
+        report.error = listed.error();
         return report;
       }
       report.records = RecordsOf(id, listed->jobs);
@@ -401,15 +399,16 @@ int Run(const std::vector<std::string>& args) {
   QueryRequest query;
   query.ids = o->ids;
   query.include_finished = true;
-  Result<Message> reply = client->Call(query, cli::kCallTimeoutMs);
+  Result<QueryReply> known = client->Query(query, cli::kCallTimeoutMs);
   if (g_signal != 0) return Interrupted(o->ids);
-  if (!reply) return cli::Fail("qwait", reply.error());
-  const auto* known = std::get_if<QueryReply>(&*reply);
-  if (known == nullptr) return cli::Fail("qwait", Status(Code::kInternal, "unexpected reply"));
+  if (!known) return cli::Fail("qwait", known.error());
   if (!known->missing.empty()) {
+    // In the order given (a paged answer reports them in id order).
     std::string errors;
-    for (JobId id : known->missing)
-      errors += "error: job id " + std::to_string(id) + " not found\n";
+    const std::set<JobId> missing(known->missing.begin(), known->missing.end());
+    for (JobId id : o->ids) {
+      if (missing.contains(id)) errors += "error: job id " + std::to_string(id) + " not found\n";
+    }
     cli::Err(errors);
     return 1;
   }
@@ -467,9 +466,9 @@ int Run(const std::vector<std::string>& args) {
     QueryRequest final_query;
     for (size_t i : left) final_query.ids.push_back(o->ids[i]);
     final_query.include_finished = true;
-    Result<Message> final_reply = last ? last->Call(final_query, kFinalQueryMs)
-                                       : Result<Message>(std::unexpected(last.error()));
-    const auto* final_jobs = final_reply ? std::get_if<QueryReply>(&*final_reply) : nullptr;
+    Result<QueryReply> final_reply = last ? last->Query(final_query, kFinalQueryMs)
+                                          : Result<QueryReply>(std::unexpected(last.error()));
+    const QueryReply* final_jobs = final_reply ? &*final_reply : nullptr;
     std::vector<JobId> still;
     for (size_t i : left) {
       Records records = final_jobs ? RecordsOf(o->ids[i], final_jobs->jobs) : Records{};

@@ -173,12 +173,15 @@ void FillTaskSpecs(std::vector<Job>& jobs) {
   for (Job& job : jobs) {
     if (job.task == 0) continue;
     auto it = arrays.find(job.id);
-    if (it == arrays.end()) continue;
-    job.spec.name = it->second->name;
-    job.spec.request = it->second->request;
-    job.spec.array = it->second->array;
-    job.spec.cwd = it->second->cwd;
+    if (it != arrays.end()) FillTaskSpec(*it->second, job);
   }
+}
+
+void FillTaskSpec(const JobSpec& array, Job& task) {
+  task.spec.name = array.name;
+  task.spec.request = array.request;
+  task.spec.array = array.array;
+  task.spec.cwd = array.cwd;
 }
 
 std::string QstatTable(std::span<const Job> jobs) {

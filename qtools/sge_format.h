@@ -28,6 +28,8 @@ std::string QstatRow(const Job& job);
 // Array tasks come from the scheduler without a spec (their array's applies): gives each
 // task in `jobs` the name, request, range and cwd of its array when that is in `jobs` too.
 void FillTaskSpecs(std::vector<Job>& jobs);
+// The same for one task, given its array's spec.
+void FillTaskSpec(const JobSpec& array, Job& task);
 // qstat -j of an array, after its detail: counts of its tasks by state ("corral_tasks:
 // pending=N running=N completed=N failed=N cancelled=N"), its pending ids, and the first
 // failed task ids. `tasks` are its dispatched tasks.

@@ -12,6 +12,7 @@
 #include "scheduler/authz.h"
 #include "scheduler/core_internal.h"
 #include "scheduler/policy_queries.h"
+#include "scheduler/query.h"
 #include "scheduler/requests.h"
 
 namespace corral {
@@ -170,57 +171,9 @@ Outcome Submit(const ClusterState& state, const SubmitRequest& req, const Caller
 
 Outcome Query(const ClusterState& state, const QueryRequest& req, const Caller& caller,
               const CoreConfig& config, TimeMs now) {
-  QueryReply reply;
-  auto wanted = [&](const Job& job) {
-    if (!req.user.empty() && job.owner != req.user) return false;
-    if (!MaySee(caller, job, config)) return false;
-    return req.include_finished || !IsFinal(job.state);
-  };
-  auto add = [&](const Job& job) {
-    Job copy = job;
-    copy.spec.script.clear();  // never shipped to clients; keeps replies small
-    copy.spec.sweep.clear();
-    if (auto w = state.waiting.find(job.id);
-        w != state.waiting.end() && copy.reason.empty() && !IsFinal(job.state)) {
-      copy.reason = w->second;  // why it waits, from the last scheduling pass
-    }
-    // qstat -j of a waiting job: when the planner, in will-run mode, expects it to start.
-    if (!req.ids.empty() && job.state == JobState::kQueued &&
-        copy.reason.find("expected to start") == std::string::npos) {
-      if (std::string when = Forecast(state, config, job.id, now); !when.empty()) {
-        copy.reason += (copy.reason.empty() ? "" : "; ") + when;
-      }
-    }
-    reply.jobs.push_back(std::move(copy));
-    if (!job.IsArray()) return;
-    // An array's dispatched tasks follow it: running ones always, ended ones on request.
-    for (auto it = state.tasks.lower_bound({job.id, 0});
-         it != state.tasks.end() && it->first.job == job.id; ++it) {
-      if (req.include_finished || !IsFinal(it->second.state)) reply.jobs.push_back(it->second);
-    }
-  };
-  if (!req.ids.empty()) {
-    for (JobId id : req.ids) {
-      auto it = state.jobs.find(id);
-      if (it != state.jobs.end() && wanted(it->second)) {
-        add(it->second);
-      } else {
-        reply.missing.push_back(id);
-      }
-    }
-  } else if (req.include_finished) {
-    for (const auto& [id, job] : state.jobs) {
-      if (wanted(job)) add(job);
-    }
-  } else {
-    // Active jobs only: walk the indexes, then sort by id.
-    std::vector<JobId> ids = ActiveIds(state);
-    for (JobId id : ids) {
-      const Job& job = state.jobs.at(id);
-      if (wanted(job)) add(job);
-    }
-  }
-  return Outcome{std::move(reply), {}};
+  Result<QueryReply> reply = ListJobs(state, req, caller, config, now);
+  if (!reply) return Outcome{Err(reply.error().code(), reply.error().message()), {}};
+  return Outcome{std::move(*reply), {}};
 }
 
 // The ids a qdel/qhold names: explicit ids, or every active job of `user`.
@@ -859,7 +812,9 @@ void Install(ClusterState& state, const Actions& actions) {
     auto [it, fresh] = state.jobs.try_emplace(job.id, job);
     if (!fresh) {
       Index(state, it->second, -1);
-      it->second = job;
+      it->second = job;  // the owner of a job never changes: by_owner stays right
+    } else {
+      IndexOwner(state, job);
     }
     Index(state, job, +1);
   }
@@ -899,9 +854,14 @@ void Reindex(ClusterState& state) {
   state.running_on.clear();
   state.task_counts.clear();
   state.queued_by_owner.clear();
+  state.by_owner.clear();
   state.settled.reset();
   ++state.generation;
-  for (const auto& [id, job] : state.jobs) Index(state, job, +1);
+  for (const auto& [id, job] : state.jobs) {
+    Index(state, job, +1);
+    IndexOwner(state, job);
+  }
+  for (auto& [owner, ids] : state.by_owner) ids.shrink_to_fit();
   for (const auto& [key, task] : state.tasks) Index(state, task, +1);
 }
 

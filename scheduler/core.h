@@ -73,6 +73,10 @@ struct ClusterState {
   // Waiting work (queued or held) by owner, then project (qsub -P): 1 per plain job, an
   // array's pending tasks. For max_queued_jobs at submit.
   std::map<std::string, std::map<std::string, int64_t>> queued_by_owner;
+  // Every job id (plain jobs and arrays, active and finished) of each owner, ascending:
+  // a query of one user's jobs walks that user's ids, not the whole cluster. A sorted
+  // vector (8 bytes a job) rather than a set (~48): ids only grow, so Install appends.
+  std::map<std::string, std::vector<JobId>> by_owner;
 
   // Under a policy (CoreConfig::policy): decayed usage per account, charged as runs end,
   // and why each waiting job waits, from the last pass. Neither is persisted: usage is

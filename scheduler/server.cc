@@ -541,6 +541,14 @@ void Server::Dispatch(const Route& from, Origin origin, zmq::message_t& payload,
     out.push_back({from, std::move(reply), env->req, true});
     return;
   }
+  // Job listings are read-only and may be long (a page of thousands of records): they
+  // wait until this turn's node messages are handled, its decisions committed and its
+  // orders sent, and are then answered within a time budget (AnswerQueries), so that a
+  // storm of qstat loops delays no job start by more than that budget.
+  if (const auto* query = std::get_if<QueryRequest>(&msg)) {
+    queries_.push_back({from, env->req, std::move(caller), *query});
+    return;
+  }
   if (const auto* wait = std::get_if<WaitRequest>(&msg)) {
     waiters_.push_back({from, env->req, wait->ids, MonotonicNowMs() + wait->timeout_ms});
     return;
@@ -601,6 +609,20 @@ void Server::AnswerWaiters(bool all_due) {
   waiters_.erase(std::remove_if(waiters_.begin(), waiters_.end(), done), waiters_.end());
 }
 
+// Long enough for a few pages of kQueryPageRecords, short beside a job's start.
+constexpr TimeMs kQueryBudgetMs = 5;
+
+void Server::AnswerQueries() {
+  const TimeMs start = MonotonicNowMs();
+  while (!queries_.empty()) {
+    PendingQuery q = std::move(queries_.front());
+    queries_.pop_front();
+    Outcome o = HandleClient(state_, q.query, q.caller, core_config_, now_);
+    if (o.reply) Send({q.from, std::move(*o.reply), q.req, true});
+    if (MonotonicNowMs() - start >= kQueryBudgetMs) break;
+  }
+}
+
 Status Server::Run(int signal_fd) {
   // Node timeouts are checked on this period even when nothing arrives.
   const TimeMs tick_ms = std::clamp<TimeMs>(config_.heartbeat_interval_ms / 2, 50, 1000);
@@ -613,7 +635,9 @@ Status Server::Run(int signal_fd) {
     if (nodes_) items.push_back({nodes_->handle(), 0, ZMQ_POLLIN, 0});
     // Handshakes wait for this socket's answers: it is polled with the rest, never blocking.
     if (zap_) items.push_back({zap_->handle(), 0, ZMQ_POLLIN, 0});
-    const TimeMs wait = std::max<TimeMs>(0, next_tick - MonotonicNowMs());
+    // Listings still queued: look at the sockets without waiting, then answer more.
+    const TimeMs wait =
+        queries_.empty() ? std::max<TimeMs>(0, next_tick - MonotonicNowMs()) : 0;
     try {
       zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait));
     } catch (const zmq::error_t& e) {
@@ -677,6 +701,7 @@ Status Server::Run(int signal_fd) {
       Send({route->second, std::move(order.message), "", false});
     }
     if (!waiters_.empty()) AnswerWaiters(tick_due);
+    AnswerQueries();
   }
 }
 

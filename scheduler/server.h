@@ -4,6 +4,7 @@
 // then sends replies and orders. Single-threaded; all waiting is zmq_poll.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -47,6 +48,13 @@ class Server {
     std::string req;
     bool to_client = false;  // replaced by an error if the batch fails to commit
   };
+  // A job listing waiting for its turn (AnswerQueries).
+  struct PendingQuery {
+    Route from;
+    std::string req;
+    Caller caller;
+    QueryRequest query;
+  };
   struct Waiter {
     Route from;
     std::string req;
@@ -73,6 +81,9 @@ class Server {
   // Publishes committed events on the event endpoints.
   void Publish(const std::vector<Event>& events);
   void AnswerWaiters(bool all_due);
+  // Answers queued job listings, oldest first, for about kQueryBudgetMs (at least one):
+  // the rest wait for the next loop turn, after the nodes' messages and the decisions.
+  void AnswerQueries();
   std::string UserName(uint32_t uid);
   // Answers every pending ZAP request (CURVE handshakes on the node endpoints).
   void ServeZap();
@@ -101,6 +112,7 @@ class Server {
   std::set<std::string> refused_keys_;  // logged once each (bounded)
   std::map<std::string, Route> node_routes_;
   std::vector<Waiter> waiters_;
+  std::deque<PendingQuery> queries_;
   std::unique_ptr<zmq::socket_t> events_;  // PUB: corral events
   std::vector<std::string> event_bound_;
   int64_t next_event_seq_ = 1;
