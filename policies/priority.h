@@ -54,10 +54,27 @@ struct RankedJob {
 class Prioritizer {
  public:
   virtual ~Prioritizer() = default;
-  // The pending jobs ordered by priority (highest first, then job id ascending), each with
-  // its factors. Pure: same snapshot and `now`, same answer; safe to call from any thread.
+  // The pending jobs ordered by priority (highest first, then job id ascending: see
+  // RankedBefore), each with its factors. Pure: same snapshot and `now`, same answer; safe
+  // to call from any thread.
   virtual std::vector<RankedJob> Rank(const PrioritySnapshot& snapshot, TimeMs now) const = 0;
+
+  // The same jobs, but only the first `best` in that order (the same first `best` as
+  // Rank's); the rest follow in no particular order. For a caller that visits only the
+  // best few (the planner's max_jobs_per_pass): it spares sorting the whole queue. This
+  // default sorts them all.
+  virtual std::vector<RankedJob> RankBest(const PrioritySnapshot& snapshot, TimeMs now,
+                                          size_t best) const {
+    (void)best;
+    return Rank(snapshot, now);
+  }
 };
+
+// The ranking order: higher priority first, then lower job id. A strict total order over
+// jobs with distinct ids, so every sort of the same jobs agrees.
+inline bool RankedBefore(const RankedJob& a, const RankedJob& b) {
+  return a.priority != b.priority ? a.priority > b.priority : a.id < b.id;
+}
 
 // The multifactor prioritizer for `policy` (copied; the object owns what it needs).
 std::unique_ptr<Prioritizer> MakePrioritizer(const Policy& policy);

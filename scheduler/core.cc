@@ -735,6 +735,29 @@ std::map<std::string, Resources> UsedByNode(const ClusterState& state) {
 
 
 namespace {
+// Adds (sign +1) or removes (-1) what running `unit` holds to its node's use. A count that
+// returns to zero is dropped, so the sums hold what a visit of the running units would find.
+void CountUse(NodeUse& use, const Job& unit, const Resources& request, int sign) {
+  use.held.cores += sign * request.cores;
+  use.held.mem_mb += sign * request.mem_mb;
+  use.held.gpus += sign * request.gpus;
+  for (const auto& [name, n] : request.consumables) {
+    auto [it, fresh] = use.held.consumables.try_emplace(name, 0);
+    it->second += sign * n;
+    if (sign < 0 && it->second == 0) use.held.consumables.erase(it);
+  }
+  for (int c : unit.alloc_cores) {
+    if (c < 0) continue;
+    if (static_cast<size_t>(c) >= use.core_users.size()) use.core_users.resize(c + 1, 0);
+    use.core_users[c] += sign;
+  }
+  for (int g : unit.alloc_gpus) {
+    auto [it, fresh] = use.gpu_users.try_emplace(g, 0);
+    it->second += sign;
+    if (it->second == 0) use.gpu_users.erase(it);
+  }
+}
+
 // Adds (sign +1) or removes (-1) a queued or held job's waiting work (1, or an array's
 // pending tasks) to its owner's count; empty entries are dropped.
 void CountQueued(ClusterState& state, const Job& job, int sign) {
@@ -773,6 +796,7 @@ void Index(ClusterState& state, const Job& job, int sign) {
       if (job.task != 0 || !job.IsArray()) {
         update(state.running, key);
         update(state.running_on[job.node], key);
+        CountUse(state.use_on[job.node], job, SpecOf(state, job).request, sign);
       }
       break;
     default: break;
@@ -852,6 +876,7 @@ void Reindex(ClusterState& state) {
   state.held.clear();
   state.running.clear();
   state.running_on.clear();
+  state.use_on.clear();
   state.task_counts.clear();
   state.queued_by_owner.clear();
   state.by_owner.clear();

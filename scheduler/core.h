@@ -47,6 +47,14 @@ struct PolicyPass {
 
 struct PolicyEngine;
 
+// What the units running on one node hold, summed (kept by Install): a scheduling pass
+// takes the node's free room from this instead of visiting every running unit.
+struct NodeUse {
+  Resources held;                // their requests (SpecOf), cluster-wide consumables included
+  std::vector<int> core_users;   // by core index: how many of them were given it
+  std::map<int, int> gpu_users;  // by GPU id: how many of them were given it
+};
+
 // A scheduling pass that found nothing to do, and what it depended on besides the state:
 // the next pass is skipped while none of it has changed (decide.cc, Settled()).
 struct SettledPass {
@@ -69,6 +77,7 @@ struct ClusterState {
   std::set<JobId> held;
   std::set<UnitKey> running;  // plain jobs and array tasks
   std::map<std::string, std::set<UnitKey>> running_on;  // running units by node
+  std::map<std::string, NodeUse> use_on;                 // what they hold, by node
   std::map<JobId, TaskCounts> task_counts;                // per array
   // Waiting work (queued or held) by owner, then project (qsub -P): 1 per plain job, an
   // array's pending tasks. For max_queued_jobs at submit.

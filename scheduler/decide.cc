@@ -3,6 +3,7 @@
 // (policies/). Pure like the rest of the core: state + config + now -> Actions.
 #include <algorithm>
 #include <deque>
+#include <unordered_map>
 
 #include "policies/limits.h"
 #include "scheduler/arrays.h"
@@ -24,13 +25,12 @@ class NodeRoom {
       : free(Capacity(node, config)), per_core_(std::max(1, config.oversubscribe)),
         core_users_(node.total.cores, 0), gpus_free_(node.gpu_ids.begin(), node.gpu_ids.end()) {}
 
-  // Marks what a running job holds as taken. `part` is its node-local request.
-  void Take(const Job& job, const Resources& part) {
-    free -= part;
-    for (int c : job.alloc_cores) {
-      if (c >= 0 && c < static_cast<int>(core_users_.size())) ++core_users_[c];
-    }
-    for (int g : job.alloc_gpus) gpus_free_.erase(g);
+  // Marks what the node's running units hold (ClusterState::use_on) as taken.
+  void Take(const NodeUse& use, const CoreConfig& config) {
+    free -= NodePart(use.held, config);
+    const size_t n = std::min(use.core_users.size(), core_users_.size());
+    for (size_t c = 0; c < n; ++c) core_users_[c] += use.core_users[c];
+    for (const auto& [g, users] : use.gpu_users) gpus_free_.erase(g);
   }
 
   // Whether `part` fits: counts, and with oversubscription enough distinct cores that
@@ -170,19 +170,16 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
   std::map<std::string, NodeRoom> room;
   for (const auto& [name, node] : state.nodes) {
     if (node.state == NodeState::kUp && node.enabled && !lost.count(name)) {
-      room.emplace(name, NodeRoom(node, config));
+      room.emplace_hint(room.end(), name, NodeRoom(node, config));  // in name order: O(1)
     }
   }
-  // Both maps are by node name: one walk, not a lookup per running unit.
-  auto on = state.running_on.begin();
+  // What running units hold, summed per node by Install: O(nodes), not O(running units).
+  // Both maps are by node name: one walk.
+  auto use = state.use_on.begin();
   for (auto& [name, r] : room) {
-    while (on != state.running_on.end() && on->first < name) ++on;
-    if (on == state.running_on.end()) break;
-    if (on->first != name) continue;
-    for (const UnitKey& key : on->second) {
-      const Job& job = *FindUnit(state, key);
-      r.Take(job, NodePart(SpecOf(state, job).request, config));
-    }
+    while (use != state.use_on.end() && use->first < name) ++use;
+    if (use == state.use_on.end()) break;
+    if (use->first == name) r.Take(use->second, config);
   }
   std::map<std::string, int64_t> pool = ClusterFree(state, config);
   std::map<JobId, Job> arrays_now;  // arrays whose pending ids change in this pass
@@ -345,10 +342,11 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
       }
     }
     // Share-tree groups, resolved once per owner and project rather than once per job.
-    std::map<std::pair<std::string, std::string>, std::string> groups;
+    std::unordered_map<std::string, std::unordered_map<std::string, std::string>> groups;
     auto group_of = [&](const std::string& owner, const std::string& project) -> const std::string& {
-      auto [it, fresh] = groups.try_emplace({owner, project});
-      if (fresh) it->second = AccountGroup(fs, owner, project);
+      auto& by_project = groups[owner];
+      auto it = by_project.find(project);
+      if (it == by_project.end()) it = by_project.emplace(project, AccountGroup(fs, owner, project)).first;
       return it->second;
     };
     auto view = [&](const Job& owner_job, const JobSpec& spec) {
@@ -384,18 +382,19 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
     for (const UnitKey& key : state.running) {
       const Job& unit = *FindUnit(state, key);
       const JobSpec& spec = SpecOf(state, unit);
-      PendingJob p = view(unit, spec);
-      plan_in.running.push_back({running_id++, p.user, p.group, unit.node, p.request,
-                                 p.cluster_request, unit.start_time, spec.h_rt_s});
+      plan_in.running.push_back({running_id++, unit.owner, group_of(unit.owner, spec.project),
+                                 unit.node, NodePart(spec.request, config),
+                                 ClusterPart(spec.request, config), unit.start_time, spec.h_rt_s});
     }
     priority.usage = UsageNow(state, config, now);
     auto pass = std::make_shared<PolicyPass>();
     pass->at = now;
-    pass->ranked = engine.prioritizer->Rank(priority, now);
     // The planner visits at most max_jobs_per_pass jobs in rank order (so does the will-run
-    // planner of qstat -j's forecast): only those are handed over. Planner ids are index + 1.
-    const size_t visited = std::min(pass->ranked.size(),
+    // planner of qstat -j's forecast): only those are sorted and handed over. Planner ids
+    // are index + 1.
+    const size_t visited = std::min(priority.pending.size(),
                                     static_cast<size_t>(engine.policy.planner.max_jobs_per_pass));
+    pass->ranked = engine.prioritizer->RankBest(priority, now, visited);
     plan_in.pending.reserve(visited);
     for (size_t i = 0; i < visited; ++i) {
       plan_in.pending.push_back(priority.pending.at(static_cast<size_t>(pass->ranked[i].id - 1)));

@@ -19,8 +19,11 @@ PriorityReply Priorities(const ClusterState& state, const PriorityRequest& req,
   const std::shared_ptr<const PolicyPass> pass = state.last_pass;
   if (!pass) return reply;
   reply.ranked_at = pass->at;
+  // A pass sorts only the jobs its planner visits (RankBest): the rest are sorted here.
+  std::vector<RankedJob> ranked = pass->ranked;
+  std::sort(ranked.begin(), ranked.end(), RankedBefore);
   int rank = 0;
-  for (const RankedJob& r : pass->ranked) {
+  for (const RankedJob& r : ranked) {
     ++rank;
     const UnitKey& key = pass->units.at(static_cast<size_t>(r.id - 1));
     auto it = state.jobs.find(key.job);
