@@ -172,11 +172,11 @@ TEST_CASE("zmtp_dealer: Client::CallMany answers each request in order, errors i
   std::vector<Message> requests;
   for (int i = 0; i < 50; ++i) {
     CancelRequest c;
-    c.ids = {i};
+    c.ids = {i + 1};
     requests.push_back(c);
   }
-  // The "scheduler": answers in reverse order of arrival within each window, the 7th
-  // request with an error.
+  // The "scheduler": answers in reverse order of arrival within each window, the 8th
+  // request (index 7) with an error.
   std::thread server([&] {
     int answered = 0;
     while (answered < 50) {
@@ -184,6 +184,7 @@ TEST_CASE("zmtp_dealer: Client::CallMany answers each request in order, errors i
       do {
         auto [id, body] = router.Receive();
         Result<Envelope> env = Decode(body);
+        INFO(body, " ", env ? std::string() : env.error().message());
         REQUIRE(env);
         got.emplace_back(id, std::move(*env));
       } while (got.size() < 10);
@@ -191,7 +192,7 @@ TEST_CASE("zmtp_dealer: Client::CallMany answers each request in order, errors i
         const JobId asked = std::get<CancelRequest>(it->second.message).ids[0];
         SubmitReply answer;
         answer.id = asked;
-        Message reply = asked == 7 ? Message(ErrorReply{Code::kNotFound, "no 7"}) : Message(answer);
+        Message reply = asked == 8 ? Message(ErrorReply{Code::kNotFound, "no 8"}) : Message(answer);
         router.Send(it->first, Encode(reply, it->second.req));
         ++answered;
       }
@@ -208,7 +209,7 @@ TEST_CASE("zmtp_dealer: Client::CallMany answers each request in order, errors i
       continue;
     }
     REQUIRE(replies[i]);
-    CHECK(std::get<SubmitReply>(*replies[i]).id == i);
+    CHECK(std::get<SubmitReply>(*replies[i]).id == i + 1);
   }
 }
 
