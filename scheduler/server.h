@@ -101,6 +101,7 @@ class Server {
   std::set<std::string> refused_keys_;  // logged once each (bounded)
   std::map<std::string, Route> node_routes_;
   std::vector<Waiter> waiters_;
+  std::vector<Outgoing> out_;  // Run's replies of the current batch (kept for its capacity)
   std::unique_ptr<zmq::socket_t> events_;  // PUB: corral events
   std::vector<std::string> event_bound_;
   int64_t next_event_seq_ = 1;
