@@ -45,14 +45,14 @@ ME=$(id -un)
 
 # Sizes: default, then --quick.
 if ((QUICK)); then
-  N_TRUE=100; N_QSUB=60; N_LIB=1000; N_FLOOD=5000; N_SPAWN=500
+  N_TRUE=100; N_QSUB=60; N_LIB=1000; N_PIPE=10000; N_FLOOD=5000; N_SPAWN=500
   ARRAYS="100000 1000000"; N_E2E=500; N_CANCEL=10000; N_MEM=20000
   QUERY_SIZES="10000 100000"; RESTART_REPS=2; QSTAT_ALL_MAX=10000
   DECIDE_ARGS="--nodes 1000 --cores 32 --pending 10000 --array 100000 --reps 3"
   SCALE_NODES="200"; SCALE_IDLE_S=10; SCALE_MEASURE_S=15
   STORM_NODES=50; STORM_WINDOW_S=15; STORM_CLIENTS=50
 else
-  N_TRUE=300; N_QSUB=200; N_LIB=5000; N_FLOOD=20000; N_SPAWN=1000
+  N_TRUE=300; N_QSUB=200; N_LIB=5000; N_PIPE=50000; N_FLOOD=20000; N_SPAWN=1000
   ARRAYS="100000 1000000"; N_E2E=2000; N_CANCEL=10000; N_MEM=100000
   QUERY_SIZES="10000 100000 1000000"; RESTART_REPS=2; QSTAT_ALL_MAX=100000
   DECIDE_ARGS="--nodes 1000 --cores 32 --pending 100000 --array 1000000 --reps 5"
@@ -157,12 +157,27 @@ if want submit; then
   report submit_qsub_sequential_rate "$(median "${qr[@]}")" jobs_per_s "qsub -h -b y, median of 3 x $N_QSUB"
   report submit_qsub_vs_true_ratio "$(median "${ratio[@]}")" ratio "target >= 0.5"
   cd "$WORK"
+  # Median of 3 corral-submit-load runs (held jobs, queue emptied after each).
+  submit_load_rate() {
+    local r=() _
+    for _ in 1 2 3; do
+      r+=("$("$BIN/corral-submit-load" "$@" --hold --cwd "$WORK" | sed -E 's/.*\(([0-9]+) jobs\/s\).*/\1/')")
+      qdel -u "$ME" >/dev/null
+    done
+    median "${r[@]}"
+  }
+  report submit_client_library_one_at_a_time "$(submit_load_rate --count "$N_LIB")" jobs_per_s "one process, Client::Call one request at a time (an fsync each: bound by machine_dsync_write_rate), median of 3 x $N_LIB"
+  # The target's figure: the client library's pipelined path (Client::CallMany, what
+  # corral submit-many uses), every job acknowledged only once committed.
+  report submit_client_library_rate "$(submit_load_rate --count "$N_PIPE" --window 1000)" jobs_per_s "one process, Client::CallMany with 1000 in flight, durable (group commit), median of 3 x $N_PIPE; target >= 20000"
+  seq "$N_PIPE" | sed 's|^|/bin/true |' > "$WORK/commands"
   r=()
   for _ in 1 2 3; do
-    r+=("$("$BIN/corral-submit-load" --count "$N_LIB" --hold --cwd "$WORK" | sed -E 's/.*\(([0-9]+) jobs\/s\).*/\1/')")
+    t0=$(us); "$BIN/corral" submit-many -h -cwd --file "$WORK/commands" >/dev/null
+    r+=("$(calc "$N_PIPE / (($(us) - $t0) / 1e6)")")
     qdel -u "$ME" >/dev/null
   done
-  report submit_client_library_rate "$(median "${r[@]}")" jobs_per_s "one process, one request at a time, median of 3 x $N_LIB; target >= 20000"
+  report submit_many_rate "$(median "${r[@]}")" jobs_per_s "corral submit-many of $N_PIPE command lines (one process start included), median of 3"
   r=()
   for _ in 1 2 3; do
     t0=$(us)
@@ -173,13 +188,13 @@ if want submit; then
     r+=("$(calc "$N_LIB / (($(us) - $t0) / 1e6)")")
     qdel -u "$ME" >/dev/null
   done
-  report submit_client_library_rate_4_clients "$(median "${r[@]}")" jobs_per_s "4 processes at once, median of 3"
+  report submit_client_library_rate_4_clients "$(median "${r[@]}")" jobs_per_s "4 processes at once, one request at a time each, median of 3"
   r=()
   for _ in 1 2 3; do
     r+=("$("$BIN/corral-flood" submit --count "$N_FLOOD" --hold --cwd "$WORK" | sed -E 's/.*\(([0-9]+) jobs\/s\).*/\1/')")
     qdel -u "$ME" >/dev/null
   done
-  report submit_pipelined_rate "$(median "${r[@]}")" jobs_per_s "one process, 2000 requests in flight (server capacity), median of 3 x $N_FLOOD"
+  report submit_pipelined_rate "$(median "${r[@]}")" jobs_per_s "corral-flood: raw libzmq socket, 2000 requests in flight (server capacity), median of 3 x $N_FLOOD"
   cd "$REPO"
   down "$C"
 fi

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "qtools/client.h"
@@ -16,8 +17,9 @@
 namespace {
 constexpr const char* kUsage = R"USAGE(usage: corral-submit-load --endpoint EP --count N [options]
 
-Submits N copies of a job through the client library, one request at a time, and
-prints "submitted A of N in S s (R jobs/s)".
+Submits N copies of a job through the client library and prints "submitted A of N in
+S s (R jobs/s)": one request at a time (Client::Call, one fsync each), or with --window W
+pipelined (Client::CallMany, W requests in flight; what corral submit-many does).
 
 options:
   --endpoint EP      scheduler endpoint (default: $CORRAL_SCHEDULER)
@@ -26,6 +28,7 @@ options:
   --cwd DIR          working directory of the jobs (default: current directory)
   --acked FILE       append every acknowledged job id to FILE, one per line
   --hold             submit the jobs held (measures submission alone)
+  --window W         pipelined, W requests in flight (default 1: one at a time)
   --timeout-ms MS    wait this long for each reply (default 5000); a request without
                      an answer is counted as not acknowledged and the next one is sent
 )USAGE";
@@ -39,6 +42,7 @@ int main(int argc, char** argv) {
   std::string cwd = getcwd(cwd_buf, sizeof cwd_buf) ? cwd_buf : "/tmp";
   long count = 1000;
   long timeout_ms = 5000;
+  long window = 1;
   bool hold = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -60,6 +64,7 @@ int main(int argc, char** argv) {
     else if (a == "--acked") acked_path = value();
     else if (a == "--timeout-ms") timeout_ms = std::stol(value());
     else if (a == "--hold") hold = true;
+    else if (a == "--window") window = std::stol(value());
     else if (a == "-h" || a == "--help") {
       std::cout << kUsage;
       return 0;
@@ -80,17 +85,29 @@ int main(int argc, char** argv) {
   spec.request = {1, 0};
   spec.hold = hold;
   long ok = 0;
+  auto acknowledged = [&](const corral::Result<corral::Message>& reply) {
+    if (!reply || !std::holds_alternative<corral::SubmitReply>(*reply)) return;
+    ++ok;
+    if (acked) {
+      fprintf(acked, "%lld\n", static_cast<long long>(std::get<corral::SubmitReply>(*reply).id));
+      fflush(acked);
+    }
+  };
   const corral::TimeMs start = corral::MonotonicNowMs();
-  for (long i = 0; i < count; ++i) {
-    spec.name = "load" + std::to_string(i);
-    auto reply = client->Call(corral::SubmitRequest{spec}, timeout_ms);
-    if (reply && std::holds_alternative<corral::SubmitReply>(*reply)) {
-      ++ok;
-      if (acked) {
-        fprintf(acked, "%lld\n",
-                static_cast<long long>(std::get<corral::SubmitReply>(*reply).id));
-        fflush(acked);
-      }
+  if (window > 1) {
+    std::vector<corral::Message> requests;
+    requests.reserve(static_cast<size_t>(count));
+    for (long i = 0; i < count; ++i) {
+      spec.name = "load" + std::to_string(i);
+      requests.push_back(corral::SubmitRequest{spec});
+    }
+    for (const auto& reply : client->CallMany(requests, static_cast<size_t>(window), timeout_ms)) {
+      acknowledged(reply);
+    }
+  } else {
+    for (long i = 0; i < count; ++i) {
+      spec.name = "load" + std::to_string(i);
+      acknowledged(client->Call(corral::SubmitRequest{spec}, timeout_ms));
     }
   }
   const double secs = (corral::MonotonicNowMs() - start) / 1000.0;

@@ -7,7 +7,10 @@
 
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <exception>
+
+extern char** environ;
 
 #include "qtools/client.h"
 #include "qtools/sge_format.h"
@@ -60,6 +63,29 @@ std::string GroupName(uint32_t gid) {
   char buf[4096];
   if (getgrgid_r(gid, &gr, buf, sizeof buf, &found) == 0 && found != nullptr) return gr.gr_name;
   return std::to_string(gid);
+}
+
+QsubInput GatherQsubInput(std::vector<std::string> args, std::string script) {
+  QsubInput in;
+  in.args = std::move(args);
+  in.script_text = std::move(script);
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const char* eq = std::strchr(*e, '=');
+    if (eq != nullptr)
+      in.env.emplace(std::string(*e, static_cast<size_t>(eq - *e)), std::string(eq + 1));
+  }
+  char buf[4096];
+  in.cwd = getcwd(buf, sizeof buf) != nullptr ? buf : "/";
+  auto home = in.env.find("HOME");
+  in.home = home != in.env.end() ? home->second : in.cwd;
+  if (gethostname(buf, sizeof buf) == 0) {
+    buf[sizeof buf - 1] = '\0';
+    in.host = buf;
+  } else {
+    in.host = "localhost";
+  }
+  in.user = CurrentUser();
+  return in;
 }
 
 Result<std::vector<JobId>> ParseJobIds(std::span<const std::string> words) {

@@ -12,6 +12,7 @@
 
 #include "common/status.h"
 #include "common/types.h"
+#include "qtools/qsub_options.h"
 
 namespace corral::cli {
 
@@ -37,6 +38,10 @@ void Err(std::string_view text);
 std::string CurrentUser();
 // Group name of `gid`, or the gid in decimal.
 std::string GroupName(uint32_t gid);
+
+// What ParseQsub needs from this process: `args`, `script`, the environment, the
+// current directory, $HOME, the host and user names (qsub and corral submit-many).
+QsubInput GatherQsubInput(std::vector<std::string> args, std::string script);
 
 // Job ids from words like "42", "42,43": InvalidArgument naming the bad word.
 Result<std::vector<JobId>> ParseJobIds(std::span<const std::string> words);

@@ -1,5 +1,5 @@
-// Client: request/reply over a ZeroMQ DEALER socket. cppzmq throws zmq::error_t; every
-// throw is caught here and turned into a Status, so nothing escapes to the tools.
+// Client: request/reply over one ZMTP DEALER connection (zmtp_dealer.h). Nothing here
+// throws; every failure is a Status.
 #include "qtools/client.h"
 
 #include <sys/stat.h>
@@ -7,9 +7,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
-#include <zmq.hpp>
 
 #include "common/clock.h"
 #include "common/munge_auth.h"
@@ -17,48 +17,36 @@
 namespace corral {
 namespace {
 
-// One context per process, deliberately never destroyed: zmq_ctx_term blocks until every
-// socket is closed, and a tool that calls exit() with a Client still alive must not hang.
-zmq::context_t& Context() {
-  static zmq::context_t* context = new zmq::context_t(1);
-  return *context;
-}
-
-constexpr int64_t kInterruptCheckMs = 200;
 constexpr int64_t kConnectTimeoutMs = 5000;
+
+std::string Seconds(int64_t ms) { return std::to_string((ms + 999) / 1000) + " s"; }
 
 }  // namespace
 
-Client::Client(std::string endpoint, std::unique_ptr<zmq::socket_t> socket)
-    : endpoint_(std::move(endpoint)), socket_(std::move(socket)) {
-  if (const char* munge = std::getenv("CORRAL_MUNGE_SOCKET"); munge != nullptr) munge_socket_ = munge;
+Client::Client(std::string endpoint, ZmtpEndpoint parsed)
+    : endpoint_(std::move(endpoint)), parsed_(std::move(parsed)) {
+  if (const char* munge = std::getenv("CORRAL_MUNGE_SOCKET"); munge != nullptr)
+    munge_socket_ = munge;
 }
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 Client::~Client() = default;
 
 Result<Client> Client::Connect(const std::string& endpoint) {
+  Result<ZmtpEndpoint> parsed = ParseZmtpEndpoint(endpoint);
+  if (!parsed) {
+    return Error(Code::kInvalidArgument, "cannot connect to the scheduler at '" + endpoint +
+                                             "': " + parsed.error().message());
+  }
   // A missing ipc socket file means no scheduler: say so now rather than after a timeout.
-  if (endpoint.starts_with("ipc://") && endpoint.size() > 6 && endpoint[6] != '@') {
-    const std::string path = endpoint.substr(6);
+  if (parsed->kind == ZmtpEndpoint::Kind::kIpc && parsed->path[0] != '@') {
     struct stat st {};
-    if (stat(path.c_str(), &st) != 0) {
-      return Error(Code::kUnavailable, "no scheduler is listening at " + endpoint + " (" + path +
-                                           ": " + std::strerror(errno) + ")");
+    if (stat(parsed->path.c_str(), &st) != 0) {
+      return Error(Code::kUnavailable, "no scheduler is listening at " + endpoint + " (" +
+                                           parsed->path + ": " + std::strerror(errno) + ")");
     }
   }
-  try {
-    auto socket = std::make_unique<zmq::socket_t>(Context(), zmq::socket_type::dealer);
-    socket->set(zmq::sockopt::linger, 0);
-    socket->set(zmq::sockopt::immediate, 1);
-    socket->connect(endpoint);
-    return Client(endpoint, std::move(socket));
-  } catch (const zmq::error_t& e) {
-    return Error(Code::kInvalidArgument,
-                 "cannot connect to the scheduler at '" + endpoint + "': " + e.what());
-  } catch (const std::exception& e) {
-    return Error(Code::kInternal, std::string("cannot create a ZeroMQ socket: ") + e.what());
-  }
+  return Client(endpoint, std::move(*parsed));
 }
 
 Result<Client> Client::ConnectFromEnv() {
@@ -70,84 +58,82 @@ Result<Client> Client::ConnectFromEnv() {
   return Connect(endpoint);
 }
 
-Result<bool> Client::Poll(short events, int64_t deadline) {
-  while (true) {
-    if (interrupt_flag_ != nullptr && *interrupt_flag_ != 0) {
-      return Error(Code::kUnavailable, std::string(kInterruptedMessage));
-    }
-    const int64_t left = deadline - MonotonicNowMs();
-    if (left <= 0) return false;
-    const int64_t slice = interrupt_flag_ != nullptr ? std::min(left, kInterruptCheckMs) : left;
-    zmq_pollitem_t item{static_cast<void*>(*socket_), 0, events, 0};
-    // The C API, not zmq::poll: it reports EINTR as a return value instead of throwing.
-    const int n = zmq_poll(&item, 1, static_cast<long>(slice));
-    if (n > 0) return true;
-    if (n < 0) {
-      if (zmq_errno() == EINTR) return Error(Code::kUnavailable, std::string(kInterruptedMessage));
-      return Error(Code::kUnavailable,
-                   std::string("waiting for the scheduler failed: ") + zmq_strerror(zmq_errno()));
-    }
+Status Client::EnsureConnected(int64_t start, int64_t deadline) {
+  if (dealer_.connected()) return OkStatus();
+  Result<ZmtpDealer> dealer = ZmtpDealer::Connect(parsed_, deadline, interrupt_flag_);
+  if (!dealer) {
+    const Status& e = dealer.error();
+    if (e.message() == kInterruptedMessage || e.code() != Code::kUnavailable) return e;
+    return Error(Code::kUnavailable, "cannot reach the scheduler at " + endpoint_ + " within " +
+                                         Seconds(deadline - start) + " (is it running?)");
   }
+  dealer_ = std::move(*dealer);
+  return OkStatus();
 }
 
-Result<Message> Client::Call(const Message& request, int64_t timeout_ms) {
-  transport_failed_ = true;
-  const int64_t start = MonotonicNowMs();
-  const int64_t deadline = start + timeout_ms;
-  const std::string seconds = std::to_string((timeout_ms + 999) / 1000) + " s";
-
-  // With ZMQ_IMMEDIATE the socket is writable only once a connection is up, so a dead
-  // scheduler is reported after kConnectTimeoutMs instead of after the whole timeout.
-  const int64_t connect_deadline = std::min(deadline, start + kConnectTimeoutMs);
-  Result<bool> writable = Poll(ZMQ_POLLOUT, connect_deadline);
-  if (!writable) return std::unexpected(writable.error());
-  if (!*writable) {
-    return Error(Code::kUnavailable, "cannot reach the scheduler at " + endpoint_ + " within " +
-                                         std::to_string((connect_deadline - start + 999) / 1000) +
-                                         " s (is it running?)");
-  }
+std::string Client::Frame(const Message& request, std::string& tag, std::string& unsigned_reason) {
   // The pid keeps tags unique across processes sharing a scheduler log; the counter
   // across the calls of this process.
-  const std::string tag = std::to_string(getpid()) + "-" + std::to_string(next_tag_++);
+  tag = std::to_string(getpid()) + "-" + std::to_string(next_tag_++);
   std::string bytes = Encode(request, tag);
   // Over tcp the scheduler cannot see who we are: a MUNGE credential bound to these
   // bytes says it. Without munged the request goes anyway, as an anonymous one.
-  std::string unsigned_reason;
-  if (endpoint_.starts_with("tcp://")) {
+  if (parsed_.kind == ZmtpEndpoint::Kind::kTcp) {
     if (Result<std::string> signed_bytes = MungeSign(bytes, munge_socket_)) {
       bytes = std::move(*signed_bytes);
     } else {
       unsigned_reason = signed_bytes.error().message();
     }
   }
-  try {
-    if (!socket_->send(zmq::buffer(bytes), zmq::send_flags::dontwait)) {
-      return Error(Code::kUnavailable, "cannot send to the scheduler at " + endpoint_ +
-                                           " (the connection is not ready)");
+  return bytes;
+}
+
+Result<Message> Client::Call(const Message& request, int64_t timeout_ms) {
+  transport_failed_ = true;
+  const int64_t start = MonotonicNowMs();
+  const int64_t deadline = start + timeout_ms;
+  // A dead scheduler is reported after kConnectTimeoutMs instead of after the whole timeout.
+  if (Status s = EnsureConnected(start, std::min(deadline, start + kConnectTimeoutMs)); !s.ok()) {
+    return std::unexpected(s);
+  }
+  std::string tag;
+  std::string unsigned_reason;
+  const std::string bytes = Frame(request, tag, unsigned_reason);
+  if (Status s = dealer_.Send(bytes, deadline, interrupt_flag_); !s.ok()) {
+    if (s.message() == kInterruptedMessage) return std::unexpected(s);
+    // The connection broke since the last call (a restarted scheduler): the request did
+    // not leave, so it may go once more on a new one.
+    if (Status c = EnsureConnected(start, std::min(deadline, start + kConnectTimeoutMs)); !c.ok()) {
+      return std::unexpected(c);
     }
-  } catch (const zmq::error_t& e) {
-    if (e.num() == EINTR) return Error(Code::kUnavailable, std::string(kInterruptedMessage));
-    return Error(Code::kUnavailable,
-                 "cannot send to the scheduler at " + endpoint_ + ": " + e.what());
+    if (Status again = dealer_.Send(bytes, deadline, interrupt_flag_); !again.ok()) {
+      if (again.message() == kInterruptedMessage) return std::unexpected(again);
+      return Error(Code::kUnavailable,
+                   "cannot send to the scheduler at " + endpoint_ + ": " + again.message());
+    }
   }
 
   std::string undecodable;  // why the last frame could not be read, for the timeout message
   while (true) {
-    Result<bool> readable = Poll(ZMQ_POLLIN, deadline);
-    if (!readable) return std::unexpected(readable.error());
-    if (!*readable) {
+    Result<std::optional<std::string>> frame = dealer_.Receive(deadline, interrupt_flag_);
+    if (!frame) {
+      if (frame.error().message() == kInterruptedMessage) return std::unexpected(frame.error());
+      // Lost while waiting: connect again and wait on, as libzmq does; the reply to a
+      // request the old connection carried will not come, so this ends at the deadline.
+      Status c = EnsureConnected(MonotonicNowMs(), deadline);
+      if (!c.ok() && c.message() == kInterruptedMessage) return std::unexpected(c);
+      if (!c.ok() || MonotonicNowMs() >= deadline) {
+        return Error(Code::kUnavailable, "no answer from the scheduler at " + endpoint_ +
+                                             " within " + Seconds(timeout_ms) + " (" +
+                                             frame.error().message() + ")");
+      }
+      continue;
+    }
+    if (!*frame) {
       return Error(Code::kUnavailable, "no answer from the scheduler at " + endpoint_ + " within " +
-                                           seconds + undecodable);
+                                           Seconds(timeout_ms) + undecodable);
     }
-    zmq::message_t reply;
-    try {
-      if (!socket_->recv(reply, zmq::recv_flags::dontwait)) continue;
-    } catch (const zmq::error_t& e) {
-      if (e.num() == EINTR) return Error(Code::kUnavailable, std::string(kInterruptedMessage));
-      return Error(Code::kUnavailable,
-                   std::string("receiving from the scheduler failed: ") + e.what());
-    }
-    Result<Envelope> envelope = Decode(reply.to_string_view());
+    Result<Envelope> envelope = Decode(**frame);
     // An undecodable frame or a reply to an abandoned earlier request: keep waiting.
     if (!envelope) {
       undecodable = " (a reply could not be decoded: " + envelope.error().message() + ")";
@@ -164,6 +150,93 @@ Result<Message> Client::Call(const Message& request, int64_t timeout_ms) {
     }
     return std::move(envelope->message);
   }
+}
+
+std::vector<Result<Message>> Client::CallMany(const std::vector<Message>& requests, size_t window,
+                                              int64_t timeout_ms) {
+  std::vector<Result<Message>> results(requests.size(), Error(Code::kUnavailable, "not answered"));
+  transport_failed_ = true;
+  if (requests.empty()) {
+    transport_failed_ = false;
+    return results;
+  }
+  window = std::max<size_t>(window, 1);
+  const int64_t start = MonotonicNowMs();
+  auto fail_rest = [&](const std::vector<bool>& answered, const Status& why) {
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (!answered[i]) results[i] = std::unexpected(why);
+    }
+    return results;
+  };
+  std::vector<bool> answered(requests.size(), false);
+  if (Status s = EnsureConnected(start, start + std::min(timeout_ms, kConnectTimeoutMs)); !s.ok()) {
+    return fail_rest(answered, s);
+  }
+  // Tags are "<pid>-<n>" with consecutive n from here: a reply's n finds its request.
+  const uint64_t first_tag = next_tag_;
+  const std::string prefix = std::to_string(getpid()) + "-";
+  std::vector<std::string> unsigned_reasons(requests.size());
+  size_t sent = 0;
+  size_t done = 0;
+  int64_t deadline = start + timeout_ms;
+  std::string undecodable;
+  while (done < requests.size()) {
+    if (sent < requests.size() && sent - done < window) {
+      while (sent < requests.size() && sent - done < window) {
+        std::string tag;
+        dealer_.Queue(Frame(requests[sent], tag, unsigned_reasons[sent]));
+        ++sent;
+      }
+      if (Status s = dealer_.Flush(deadline, interrupt_flag_); !s.ok()) {
+        return fail_rest(answered, Error(Code::kUnavailable, "cannot send to the scheduler at " +
+                                                                 endpoint_ + ": " + s.message()));
+      }
+    }
+    // Every reply already read, then one wait for more.
+    do {
+      Result<std::optional<std::string>> frame = dealer_.Receive(deadline, interrupt_flag_);
+      if (!frame) {
+        if (frame.error().message() == kInterruptedMessage)
+          return fail_rest(answered, frame.error());
+        return fail_rest(answered,
+                         Error(Code::kUnavailable, "lost the connection to the scheduler at " +
+                                                       endpoint_ + ": " + frame.error().message()));
+      }
+      if (!*frame) {
+        return fail_rest(answered, Error(Code::kUnavailable,
+                                         "no answer from the scheduler at " + endpoint_ +
+                                             " within " + Seconds(timeout_ms) + undecodable));
+      }
+      Result<Envelope> envelope = Decode(**frame);
+      if (!envelope) {
+        undecodable = " (a reply could not be decoded: " + envelope.error().message() + ")";
+        continue;
+      }
+      uint64_t n = 0;
+      const std::string& req = envelope->req;
+      if (!req.starts_with(prefix) ||
+          std::from_chars(req.data() + prefix.size(), req.data() + req.size(), n).ec !=
+              std::errc() ||
+          n < first_tag || n - first_tag >= sent || answered[n - first_tag]) {
+        continue;  // a reply to an abandoned earlier request
+      }
+      const size_t i = n - first_tag;
+      answered[i] = true;
+      ++done;
+      deadline = MonotonicNowMs() + timeout_ms;
+      if (const auto* error = std::get_if<ErrorReply>(&envelope->message)) {
+        std::string message = error->message;
+        if (error->code == Code::kPermissionDenied && !unsigned_reasons[i].empty()) {
+          message += " (this request carried no MUNGE credential: " + unsigned_reasons[i] + ")";
+        }
+        results[i] = std::unexpected(Status(error->code, std::move(message)));
+      } else {
+        results[i] = std::move(envelope->message);
+      }
+    } while (done < requests.size() && dealer_.HasBufferedMessage());
+  }
+  transport_failed_ = false;
+  return results;
 }
 
 }  // namespace corral

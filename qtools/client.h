@@ -1,6 +1,8 @@
 // The one request/reply library every q-tool uses to talk to the scheduler: a ZeroMQ
-// DEALER socket, a correlation tag per request, bounded waits. It knows nothing of
-// Grid Engine text (sge_format.h) or of argv (qsub_options.h, cli.h).
+// DEALER connection (qtools/zmtp_dealer.h: the wire protocol without libzmq, whose
+// start-up cost more than a q-tool's request), a correlation tag per request, bounded
+// waits. It knows nothing of Grid Engine text (sge_format.h) or of argv (qsub_options.h,
+// cli.h).
 #pragma once
 
 #include <csignal>
@@ -9,27 +11,27 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/protocol.h"
 #include "common/status.h"
-
-namespace zmq {
-class socket_t;
-}
+#include "qtools/zmtp_dealer.h"
 
 namespace corral {
 
-// Message of the Unavailable status a Call returns when a signal interrupted the wait.
-inline constexpr std::string_view kInterruptedMessage = "interrupted by a signal";
+// kInterruptedMessage (zmtp_dealer.h) is the message of the Unavailable status a Call
+// returns when a signal interrupted the wait.
+
 // Records a client asks for per page of a listing: a few milliseconds of the scheduler's
 // time each (bench/perf.sh queries, corral-decide-bench's query figures).
 inline constexpr int64_t kQueryPageRecords = 2000;
 
 class Client {
  public:
-  // Connects a DEALER socket (linger 0, immediate) to `endpoint` (ipc://... or tcp://...).
-  // Unavailable at once when an ipc:// socket file does not exist; otherwise ZeroMQ
-  // connects in the background and an absent scheduler shows up in Call.
+  // A client of `endpoint` (ipc://... or tcp://...): InvalidArgument for a malformed
+  // endpoint, Unavailable at once when an ipc:// socket file does not exist. The
+  // connection is made by the first Call (and again by a later one if it was lost), so
+  // an absent scheduler shows up there.
   // Over tcp every request carries a MUNGE credential (docs/security.md) from munged at
   // $CORRAL_MUNGE_SOCKET, or libmunge's default socket when that is unset; without munged
   // the request goes without one, and the scheduler treats it as anonymous (read-only).
@@ -45,7 +47,9 @@ class Client {
   // same tag (replies to earlier, abandoned requests are dropped). An ErrorReply becomes
   // a Status with its code and message. No connection within 5 s: Unavailable "cannot
   // reach the scheduler at <endpoint> ..."; no answer in time: Unavailable "no answer from
-  // the scheduler at <endpoint> within N s". A signal during the wait (or the flag set by
+  // the scheduler at <endpoint> within N s". A connection lost while waiting is made
+  // again and the wait goes on to the deadline (as libzmq would: the request may have
+  // been lost, it is never sent twice). A signal during the wait (or the flag set by
   // SetInterruptFlag turning non-zero): Unavailable with kInterruptedMessage. Never throws.
   Result<Message> Call(const Message& request, int64_t timeout_ms);
 
@@ -59,6 +63,17 @@ class Client {
   // Every page of `query` gathered into one reply (missing ids of all pages, no `next`).
   Result<QueryReply> Query(const QueryRequest& query, int64_t timeout_ms);
 
+  // Call for many requests at once, pipelined: sends `requests` in order, keeping at most
+  // `window` (>= 1) unanswered, and returns one result per request in the same order (the
+  // reply, or an ErrorReply as its Status, as Call). The scheduler commits what arrives
+  // together in one transaction, so the window sets how many share an fsync. The wait
+  // for the next reply is bounded by `timeout_ms` since the last one arrived. When the
+  // transport fails (timeout, lost connection, interruption) every request not yet
+  // answered gets that Unavailable status and transport_failed() is true: those may or
+  // may not have been carried out. Never throws.
+  std::vector<Result<Message>> CallMany(const std::vector<Message>& requests, size_t window,
+                                        int64_t timeout_ms);
+
   // True when the last Call failed without an answer from the scheduler (timeout,
   // interruption, socket error), false when the scheduler answered (even with an error).
   bool transport_failed() const { return transport_failed_; }
@@ -69,14 +84,17 @@ class Client {
   void SetInterruptFlag(const volatile std::sig_atomic_t* flag) { interrupt_flag_ = flag; }
 
  private:
-  Client(std::string endpoint, std::unique_ptr<zmq::socket_t> socket);
-  // True once the socket has `events` (ZMQ_POLLIN/POLLOUT), false at `deadline`
-  // (monotonic ms), Unavailable when interrupted or on a socket error.
-  Result<bool> Poll(short events, int64_t deadline);
+  Client(std::string endpoint, ZmtpEndpoint parsed);
+  // Connects if not connected: Unavailable "cannot reach ..." after `deadline`.
+  Status EnsureConnected(int64_t start, int64_t deadline);
+  // The request's bytes with a fresh tag in `tag` (signed over tcp; `unsigned_reason`
+  // says why not when munged could not sign).
+  std::string Frame(const Message& request, std::string& tag, std::string& unsigned_reason);
 
   std::string endpoint_;
+  ZmtpEndpoint parsed_;
   std::string munge_socket_;  // "" = libmunge's default; used for tcp endpoints only
-  std::unique_ptr<zmq::socket_t> socket_;
+  ZmtpDealer dealer_;
   uint64_t next_tag_ = 1;
   bool transport_failed_ = false;
   const volatile std::sig_atomic_t* interrupt_flag_ = nullptr;

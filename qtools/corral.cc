@@ -16,6 +16,7 @@
 #include "common/units.h"
 #include "qtools/events_cmd.h"
 #include "qtools/local_cluster.h"
+#include "qtools/submit_many.h"
 
 namespace {
 
@@ -33,6 +34,9 @@ commands:
   keygen    make a CURVE keypair for the scheduler or a node: corral keygen --help
   events    job and node state changes as JSON lines, pushed by the scheduler and
             resumable by sequence number: corral events --help
+  submit-many
+            one job per line of commands, thousands per second (pipelined, each
+            acknowledged once on disk): corral submit-many --help
   help      this text
 
 exit status: 0 success, 1 failure, 2 usage error.
@@ -338,5 +342,6 @@ int main(int argc, char** argv) {
   if (command == "local") return Local({args.begin() + 1, args.end()});
   if (command == "keygen") return Keygen({args.begin() + 1, args.end()});
   if (command == "events") return corral::RunEvents({args.begin() + 1, args.end()});
+  if (command == "submit-many") return corral::RunSubmitMany({args.begin() + 1, args.end()});
   return UsageError("unknown command '" + command + "'", "corral --help");
 }

@@ -19,8 +19,6 @@
 #include "qtools/qsub_options.h"
 #include "qtools/sweep.h"
 
-extern char** environ;
-
 namespace corral {
 namespace {
 
@@ -127,29 +125,6 @@ Result<std::string> ReadScript(const QsubCommandLine& cl) {
   Result<std::string> text = ReadAll(fd, *cl.script);
   close(fd);
   return text;
-}
-
-QsubInput Gather(std::vector<std::string> args, std::string script) {
-  QsubInput in;
-  in.args = std::move(args);
-  in.script_text = std::move(script);
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    const char* eq = std::strchr(*e, '=');
-    if (eq != nullptr)
-      in.env.emplace(std::string(*e, static_cast<size_t>(eq - *e)), std::string(eq + 1));
-  }
-  char buf[4096];
-  in.cwd = getcwd(buf, sizeof buf) != nullptr ? buf : "/";
-  auto home = in.env.find("HOME");
-  in.home = home != in.env.end() ? home->second : in.cwd;
-  if (gethostname(buf, sizeof buf) == 0) {
-    buf[sizeof buf - 1] = '\0';
-    in.host = buf;
-  } else {
-    in.host = "localhost";
-  }
-  in.user = cli::CurrentUser();
-  return in;
 }
 
 // "Unable to run job: <reason>.\nExiting." (msg_qsub.h), exit 1, or 25 when the scheduler
@@ -306,7 +281,7 @@ int Run(const std::vector<std::string>& args) {
   }
   Result<std::string> script = ReadScript(*cl);
   if (!script) return Rejected(script.error(), false);
-  Result<ParsedQsub> parsed = ParseQsub(Gather(args, std::move(*script)));
+  Result<ParsedQsub> parsed = ParseQsub(cli::GatherQsubInput(args, std::move(*script)));
   if (!parsed) return cli::Fail("qsub", parsed.error());
   for (const std::string& warning : parsed->warnings) cli::Err("qsub: warning: " + warning + "\n");
 

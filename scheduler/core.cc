@@ -275,7 +275,7 @@ Outcome Cancel(const ClusterState& state, const CancelRequest& req, const Caller
     }
     moved->end_time = now;
     moved->reason = "cancelled by " + caller.user;
-    out.actions.put_jobs.push_back(*moved);
+    out.actions.put_jobs.push_back(std::move(*moved));
     reply.outcomes.push_back({id, "deleted", job.owner});
   }
   out.reply = std::move(reply);
@@ -600,8 +600,25 @@ Outcome Exit(const ClusterState& state, const JobExit& msg) {
 
 }  // namespace
 
+namespace {
+// Moves `from`'s elements to the end of `to`: the whole vector when `to` is empty (the
+// first request of a batch, or a qdel of 10,000 jobs: no element moved at all), else
+// after at most one reallocation.
+template <typename T>
+void MoveAppend(std::vector<T>& to, std::vector<T>& from) {
+  if (to.empty()) {
+    to = std::move(from);
+    return;
+  }
+  if (to.capacity() < to.size() + from.size()) {
+    to.reserve(std::max(2 * to.capacity(), to.size() + from.size()));  // geometric growth
+  }
+  for (T& x : from) to.push_back(std::move(x));
+}
+}  // namespace
+
 void Actions::Append(Actions&& other) {
-  for (Job& j : other.put_jobs) put_jobs.push_back(std::move(j));
+  MoveAppend(put_jobs, other.put_jobs);
   for (Node& n : other.put_nodes) put_nodes.push_back(std::move(n));
   if (other.next_job_id) next_job_id = other.next_job_id;
   for (auto& s : other.seen_nodes) seen_nodes.push_back(std::move(s));
@@ -611,7 +628,7 @@ void Actions::Append(Actions&& other) {
   if (other.pass) pass = std::move(other.pass);
   if (other.settled) settled = std::move(other.settled);
   for (AuditEntry& e : other.audit) audit.push_back(std::move(e));
-  for (Event& e : other.events) events.push_back(std::move(e));
+  MoveAppend(events, other.events);
   for (Order& o : other.orders) orders.push_back(std::move(o));
 }
 

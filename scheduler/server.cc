@@ -25,7 +25,9 @@
 namespace corral {
 namespace {
 
-void Log(const std::string& line) { std::cerr << "corral-scheduler: " << line << std::endl; }
+constexpr std::string_view kLogPrefix = "corral-scheduler: ";
+
+void Log(const std::string& line) { std::cerr << kLogPrefix << line << std::endl; }
 
 bool IsNodeMessage(const Message& m) {
   return std::holds_alternative<RegisterNode>(m) || std::holds_alternative<Heartbeat>(m) ||
@@ -39,7 +41,10 @@ const std::string* NodeOf(const Message& m) {
   return nullptr;
 }
 
+// One write for the whole batch: a qdel of 10,000 jobs logs 10,000 lines, and a flush
+// per line was a tenth of its time.
 void LogJobChanges(const Actions& actions, const ClusterState& before) {
+  std::string text;
   for (const Job& job : actions.put_jobs) {
     const Job* old = FindUnit(before, KeyOf(job));
     // Submissions are not logged, nor are the starts and successful ends of array tasks
@@ -54,8 +59,9 @@ void LogJobChanges(const Actions& actions, const ClusterState& before) {
       line += " on " + job.node + " (attempt " + std::to_string(job.attempt) + ")";
     }
     if (!job.reason.empty()) line += ": " + job.reason;
-    Log(line);
+    text.append(kLogPrefix).append(line).push_back('\n');
   }
+  if (!text.empty()) std::cerr << text << std::flush;
 }
 
 }  // namespace
@@ -656,7 +662,10 @@ Status Server::Run(int signal_fd) {
     }
     now_ = clock_.Now();
     Actions batch;
-    std::vector<Outgoing> out;
+    // Reused: a batch of a thousand submits has a thousand replies of ~1 KiB each, and a
+    // fresh vector paid its page faults and reallocations on every batch.
+    std::vector<Outgoing>& out = out_;
+    out.clear();
     if (zap_) ServeZap();
     if (local_) Receive(*local_, Origin::kLocal, batch, out);
     if (remote_) Receive(*remote_, Origin::kRemote, batch, out);

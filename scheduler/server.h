@@ -113,6 +113,7 @@ class Server {
   std::map<std::string, Route> node_routes_;
   std::vector<Waiter> waiters_;
   std::deque<PendingQuery> queries_;
+  std::vector<Outgoing> out_;  // Run's replies of the current batch (kept for its capacity)
   std::unique_ptr<zmq::socket_t> events_;  // PUB: corral events
   std::vector<std::string> event_bound_;
   int64_t next_event_seq_ = 1;
