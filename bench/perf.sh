@@ -491,7 +491,7 @@ if want storm; then
   qstat_loop() {  # OUT SECONDS: real qstat runs one after the other for SECONDS, times to OUT
     local end=$(($(date +%s) + $2))
     while (($(date +%s) < end)); do
-      t0=$(us); qstat >/dev/null; ms_since "$t0" >> "$1"
+      t0=$(us); qstat >/dev/null; echo "$(ms_since "$t0")" >> "$1"
     done
   }
   loops=()
