@@ -28,9 +28,12 @@ modes:
   cancel   --from A --to B [--chunk C] [--window W]
            cancels jobs A..B with requests of C ids (default 10000). Prints
            "cancelled A of N in S s (R jobs/s)".
-  query    [--user U] [--finished] [--ids A,B,...] [--reps R]
-           R (default 5) query round trips, one at a time. Prints
-           "query median_ms M min_ms L bytes B" (the reply is not decoded).
+  query    [--user U] [--finished] [--ids A,B,...] [--reps R] [--page N]
+           R (default 5) listings, one at a time, each page by page (N records a
+           page, default 2000 as the client library; 0: one unpaged request).
+           Prints "query median_ms M min_ms L bytes B pages P first_page_median_ms F"
+           (times of whole listings; bytes and pages of the last; replies are not
+           decoded beyond their cursor).
 )USAGE";
 
 struct Options {
@@ -47,6 +50,7 @@ struct Options {
   bool finished = false;
   std::vector<corral::JobId> ids;
   int reps = 5;
+  long page = 2000;  // query: records a page; 0 = unpaged
 };
 
 // Counts replies of `type` among what arrived; returns how many replies were read.
@@ -136,31 +140,54 @@ int Cancel(zmq::socket_t& sock, const Options& o) {
   return 0;
 }
 
+// The cursor of a reply, read without decoding the whole reply: its "next" object is
+// written last, just before "req" (common/protocol.cc).
+std::optional<corral::UnitKey> NextOf(std::string_view reply) {
+  const size_t at = reply.rfind("\"next\":{\"job\":");
+  if (at == std::string_view::npos) return std::nullopt;
+  corral::UnitKey k;
+  if (sscanf(std::string(reply.substr(at)).c_str(), "\"next\":{\"job\":%ld,\"task\":%ld}", &k.job,
+             &k.task) != 2) {
+    return std::nullopt;
+  }
+  return k;
+}
+
 int Query(zmq::socket_t& sock, const Options& o) {
   corral::QueryRequest req;
   req.user = o.user;
   req.include_finished = o.finished;
   req.ids = o.ids;
-  std::vector<double> ms;
+  req.limit = o.page;
+  std::vector<double> ms, first_ms;
   size_t bytes = 0;
+  int pages = 0;
   for (int r = 0; r < o.reps; ++r) {
-    const std::string out = corral::Encode(req, "q" + std::to_string(r));
     const corral::bench::Stopwatch sw;
-    sock.send(zmq::buffer(out), zmq::send_flags::none);
-    zmq::message_t reply;
-    zmq::pollitem_t item{static_cast<void*>(sock), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, std::chrono::milliseconds(600000)) <= 0 ||
-        !sock.recv(reply, zmq::recv_flags::none)) {
-      std::cerr << "corral-flood: no reply to the query\n";
-      return 1;
+    corral::QueryRequest page = req;
+    bytes = 0;
+    pages = 0;
+    while (true) {
+      const std::string out = corral::Encode(page, "q" + std::to_string(r) + "-" + std::to_string(pages));
+      sock.send(zmq::buffer(out), zmq::send_flags::none);
+      zmq::message_t reply;
+      zmq::pollitem_t item{static_cast<void*>(sock), 0, ZMQ_POLLIN, 0};
+      if (zmq::poll(&item, 1, std::chrono::milliseconds(600000)) <= 0 ||
+          !sock.recv(reply, zmq::recv_flags::none)) {
+        std::cerr << "corral-flood: no reply to the query\n";
+        return 1;
+      }
+      if (pages++ == 0) first_ms.push_back(sw.Ms());
+      bytes += reply.size();
+      std::optional<corral::UnitKey> next = NextOf(reply.to_string_view());
+      if (!next || o.page == 0) break;
+      page.after = next;
     }
     ms.push_back(sw.Ms());
-    bytes = reply.size();
   }
-  std::vector<double> sorted = ms;
-  std::sort(sorted.begin(), sorted.end());
-  printf("query median_ms %.2f min_ms %.2f bytes %zu\n", sorted[sorted.size() / 2], sorted[0],
-         bytes);
+  printf("query median_ms %.2f min_ms %.2f bytes %zu pages %d first_page_median_ms %.2f\n",
+         corral::bench::Median(ms), *std::min_element(ms.begin(), ms.end()), bytes, pages,
+         corral::bench::Median(first_ms));
   return 0;
 }
 
@@ -197,6 +224,7 @@ int main(int argc, char** argv) {
     else if (a == "--user") o.user = value();
     else if (a == "--finished") o.finished = true;
     else if (a == "--reps") o.reps = std::stoi(value());
+    else if (a == "--page") o.page = std::stol(value());
     else if (a == "--ids") {
       std::string v = value();
       for (size_t at = 0; at < v.size();) {

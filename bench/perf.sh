@@ -301,7 +301,8 @@ query_suite() {  # TAG TOTAL_JOBS
   fi
   if ((total <= 100000)); then
     r=$("$BIN/corral-flood" query --reps 1)
-    report "query_raw_all_$tag" "$(echo "$r" | awk '{ print $3 }')" ms "the scheduler's round trip for every active job, reply $(echo "$r" | awk '{ print $7 }') bytes"
+    report "query_raw_all_$tag" "$(echo "$r" | awk '{ print $3 }')" ms "every active job, page by page without decoding: $(echo "$r" | awk '{ print $9 }') pages, $(echo "$r" | awk '{ print $7 }') bytes"
+    report "query_raw_all_first_page_$tag" "$(echo "$r" | awk '{ print $11 }')" ms "the scheduler's round trip for the first page of that listing"
   fi
 }
 if want queries; then
@@ -466,21 +467,34 @@ fi
 
 # ---- 9b. query storm (#9) --------------------------------------------------------------------
 # "Queries never block scheduling": a loaded cluster of emulated nodes (jobs that "run"
-# without processes, so that process starts do not dominate), measured in three windows
-# of STORM_WINDOW_S one after the other: quiet, then STORM_CLIENTS listing loops
-# (corral-query-storm: one socket each, doing what qstat does, every reply decoded), then
-# quiet again. Each window's job start rate and slot-refill latency (a slot freeing to the
-# next job starting there), the storm's ratio to the quiet windows, and the time of a real
-# qstat (the same listing: every running and pending job of this user) in each window.
+# without processes, so that process starts do not dominate), measured in windows of
+# STORM_WINDOW_S one after the other: one to settle (not used), then quiet and storm
+# windows in turn (q s q s q). In a storm window STORM_CLIENTS listing loops run
+# (corral-query-storm: one socket each, doing what qstat does, every reply decoded). Each
+# window's job start rate and slot-refill latency (a slot freeing to the next job starting
+# there), the ratio of the storm windows' mean to the quiet ones', and the time of a real
+# qstat run one after the other in each kind of window.
 if want storm; then
   nodes=$STORM_NODES
   job_ms=$((nodes * 32 * 1000 / SCALE_JOBS_PER_S))
   section "9b. query storm: $nodes emulated nodes x 32 cores, mean job ${job_ms} ms, $STORM_CLIENTS listing loops"
   S=$WORK/storm
   emu_scheduler "$S"
+  pattern=(settle q s q s q)
+  # The load belongs to user nobody, submitted before the nodes come; the listing loops ask
+  # for this user's own jobs (a workflow tool polling its jobs: 200 held ones), as qstat
+  # without options does.
+  chmod go+rx "$S"
+  backlog=$((nodes * 32 + SCALE_JOBS_PER_S * (${#pattern[@]} * STORM_WINDOW_S + 120)))
+  setpriv --reuid=65534 --regid=65534 --clear-groups \
+    "$BIN/corral-flood" submit --count "$backlog" --binary /bin/true --cwd /tmp >/dev/null
+  cd "$WORK"
+  "$BIN/corral-flood" submit --count 200 --hold --cwd "$WORK" --name mine >/dev/null
+  cd "$REPO"
+  report storm_backlog "$backlog" jobs "submitted by user nobody before the nodes register; this user has 200 held"
   "$BIN/corral-node-emulator" --scheduler "$node_ep" --nodes "$nodes" --cores 32 \
-    --job-ms "$job_ms" --ramp-ms 2000 --measure-s "$STORM_WINDOW_S" --windows 3 --max-s 1800 \
-    > "$S/emulator.out" 2>&1 &
+    --job-ms "$job_ms" --ramp-ms 2000 --measure-s "$STORM_WINDOW_S" --windows "${#pattern[@]}" \
+    --max-s 1800 > "$S/emulator.out" 2>&1 &
   epid=$!
   OWN_PIDS+=("$epid")
   wait_for() {  # a line of the emulator's output
@@ -489,37 +503,45 @@ if want storm; then
       sleep 0.1
     done
   }
-  wait_for '^registered'
-  backlog=$((nodes * 32 + SCALE_JOBS_PER_S * (3 * STORM_WINDOW_S + 120)))
-  cd "$WORK"
-  "$BIN/corral-flood" submit --count "$backlog" --binary /bin/true --cwd "$WORK" >/dev/null
-  cd "$REPO"
-  report storm_backlog "$backlog" jobs "submitted by this user while the cluster fills"
-  qstat_times() {  # TAG: 5 real qstat runs, spaced over the first half of the window
-    local r=() lines=0 _
-    for _ in 1 2 3 4 5; do
-      t0=$(us); lines=$(qstat | wc -l); r+=("$(ms_since "$t0")")
-      sleep "$(calc "$STORM_WINDOW_S / 12" 2)"
+  qstat_loop() {  # OUT SECONDS: real qstat runs one after the other for SECONDS, times to OUT
+    local end=$(($(date +%s) + $2))
+    while (($(date +%s) < end)); do
+      t0=$(us); qstat >/dev/null; echo "$(ms_since "$t0")" >> "$1"
     done
-    report "storm_qstat_$1" "$(median "${r[@]}")" ms "real qstat (process start included), $lines lines, median of 5"
   }
-  wait_for '^window 1 started'
-  qstat_times quiet_before
-  wait_for '^window 2 started'
-  "$BIN/corral-query-storm" --endpoint "$CORRAL_SCHEDULER" --clients "$STORM_CLIENTS" \
-    --seconds "$STORM_WINDOW_S" > "$S/storm.out" 2>&1 &
-  qpid=$!
-  OWN_PIDS+=("$qpid")
-  qstat_times during_storm
-  wait "$qpid" || { cat "$S/storm.out" >&2; }
+  loops=()
+  for ((w = 2; w <= ${#pattern[@]}; w++)); do
+    wait_for "^window $w started"
+    kind=${pattern[w - 1]}
+    if [[ $kind == s ]]; then
+      "$BIN/corral-query-storm" --endpoint "$CORRAL_SCHEDULER" --clients "$STORM_CLIENTS" \
+        --seconds "$STORM_WINDOW_S" > "$S/storm_w$w.out" 2>&1 &
+      loops+=($!)
+      OWN_PIDS+=($!)
+    fi
+    qstat_loop "$S/qstat_$kind" $((STORM_WINDOW_S - 1)) &
+    loops+=($!)
+  done
   wait "$epid" || true
-  grep '^storm_' "$S/storm.out" | while read -r name value unit; do report "$name" "$value" "$unit"; done
-  grep '^emu_' "$S/emulator.out" | while read -r name value unit; do report "storm_$name" "$value" "$unit"; done
+  wait "${loops[@]}" || true
+  for kind in q s; do
+    mapfile -t r < "$S/qstat_$kind"
+    report "storm_qstat_$kind" "$(median "${r[@]}")" ms "real qstat (process start included, 202 lines) one after the other in the $kind windows, median of ${#r[@]}"
+  done
+  for f in "$S"/storm_w*.out; do
+    w=$(basename "$f" .out); w=${w#storm_}
+    grep '^storm_' "$f" | while read -r name value unit; do report "${name}_$w" "$value" "$unit"; done
+  done
+  grep '^emu_' "$S/emulator.out" | grep -v '_w1 ' | while read -r name value unit; do report "storm_$name" "$value" "$unit"; done
   val() { grep "^$1 " "$S/emulator.out" | awk '{ print $2 }'; }
-  tag=${nodes}_nodes
   for fig in starts_per_s slot_refill_median slot_refill_p90; do
-    q1=$(val "emu_${fig}_${tag}_w1"); st=$(val "emu_${fig}_${tag}_w2"); q3=$(val "emu_${fig}_${tag}_w3")
-    report "storm_ratio_${fig}" "$(calc "$st / (($q1 + $q3) / 2)" 3)" ratio "storm window / mean of the quiet windows ($q1, $st, $q3)"
+    q=(); st=()
+    for ((w = 2; w <= ${#pattern[@]}; w++)); do
+      v=$(val "emu_${fig}_${nodes}_nodes_w$w")
+      if [[ ${pattern[w - 1]} == s ]]; then st+=("$v"); else q+=("$v"); fi
+    done
+    mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.3f", s / NR }'; }
+    report "storm_ratio_${fig}" "$(calc "$(mean "${st[@]}") / $(mean "${q[@]}")" 3)" ratio "mean of the storm windows (${st[*]}) / mean of the quiet ones (${q[*]})"
   done
   report storm_scheduler_rss "$(rss_kb "$spid")" kB
   kill "$spid"; wait "$spid" 2>/dev/null || true
