@@ -5,6 +5,7 @@
 // and the decoder cannot drift apart; a field added to Job or JobSpec is added there.
 #include "scheduler/stored_job.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "common/json_depth.h"
@@ -118,8 +119,7 @@ class Reader {
     if (!s) return Fail(field, "is not a job state: '" + name + "'");
     out = *s;
   }
-  // Each element takes at least one byte: a count beyond what is left is corrupt, and
-  // nothing is reserved for it.
+  // Each element takes at least one byte: a count beyond what is left is corrupt.
   uint64_t Count(const char* field) {
     const uint64_t n = Varint(field);
     if (ok() && n > static_cast<uint64_t>(end_ - at_)) Fail(field, "has a count beyond the record");
@@ -129,7 +129,7 @@ class Reader {
   void List(const char* field, std::vector<T>& v, Fn fn) {
     const uint64_t n = Count(field);
     v.clear();
-    v.reserve(n);
+    v.reserve(std::min<uint64_t>(n, 16));  // a corrupt count must not reserve much
     for (uint64_t i = 0; i < n && ok(); ++i) fn(v.emplace_back());
   }
   template <typename V, typename Fn>
