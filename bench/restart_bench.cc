@@ -71,7 +71,9 @@ int Build(const std::string& db, long jobs) {
   }
   ClusterState state;
   CoreConfig config;
-  TimeMs now = 1'700'000'000'000;
+  // Stamped with the real time, as the server stamps them, so that a restart soon after
+  // finds its events within event_retention (nothing to prune), like perf.sh's population.
+  TimeMs now = SystemClock().Now();
   Actions batch;
   int64_t next_event = 1;
   auto commit = [&]() -> bool {
