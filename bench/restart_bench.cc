@@ -6,6 +6,8 @@
 //                              Store::Apply in batches of 4096 (the server's group commit).
 //   load --db FILE [--reps R]  times Store::Open + Load (+ RebuildUsage), R times; prints
 //                              the median and the RSS growth per job of the loaded state.
+//                              Only the first load in a process pays for faulting its heap
+//                              in (later ones reuse the freed memory): a restart is R=1.
 // The wall-clock restart of the real daemon (kill -9, start, until qstat -j answers) is
 // bench/restart.sh, which builds its state dir with this program. Prints "name value unit".
 #include <sys/resource.h>
