@@ -4,6 +4,7 @@
 #include "common/protocol.h"
 
 #include "common/job_text.h"
+#include "common/json_depth.h"
 
 #include <nlohmann/json.hpp>
 
@@ -501,36 +502,6 @@ class Reader {
   std::string error_;
 };
 
-// Arrays and objects may nest this deep in a message (the deepest real one, a job in a
-// reply, is 6). Parsing is iterative, but dumping and copying a json value recurse once
-// per level: a job's `params` nesting a million objects crashed the scheduler (stack
-// overflow in dump; tests/e2e/hostile_db_test.cc).
-constexpr int kMaxNesting = 64;
-
-// True when the JSON text nests arrays/objects deeper than kMaxNesting (strings skipped;
-// exact for valid JSON, and invalid JSON is refused anyway).
-bool NestsTooDeep(std::string_view text) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxNesting) return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return false;
-}
-
 void ReadResources(Reader& r, Resources& out) {
   r.Int64("cores", out.cores, true, 0, 1 << 20);
   r.Int64("mem_mb", out.mem_mb, true, 0, int64_t{1} << 40);
@@ -563,7 +534,7 @@ void ReadSpec(Reader& r, JobSpec& s, bool with_script) {
   r.Int64("max_running_tasks", s.max_running_tasks, false, 0, 1 << 30);
   if (with_script) r.Strings("sweep", s.sweep, false);
   for (const std::string& point : s.sweep) {  // the execd parses each point as JSON
-    if (NestsTooDeep(point)) r.Fail("spec.sweep", "has a point nested deeper than 64 levels");
+    if (JsonNestsTooDeep(point)) r.Fail("spec.sweep", "has a point nested deeper than 64 levels");
   }
   r.Ids("after_any", s.after_any, false);
   r.Ids("after_ok", s.after_ok, false);
@@ -991,9 +962,9 @@ Result<Envelope> Decode(std::string_view bytes) {
                                              " bytes exceeds the limit of " +
                                              std::to_string(kMaxMessageBytes));
   }
-  if (NestsTooDeep(bytes)) {
+  if (JsonNestsTooDeep(bytes)) {
     return Error(Code::kInvalidArgument, "message nests arrays or objects deeper than " +
-                                             std::to_string(kMaxNesting) + " levels");
+                                             std::to_string(kMaxJsonNesting) + " levels");
   }
   json j = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Error(Code::kInvalidArgument, "message is not valid JSON");
@@ -1038,7 +1009,7 @@ std::string EncodeJobRecord(const Job& job) {
 }
 
 Result<Job> DecodeJobRecord(std::string_view bytes) {
-  if (NestsTooDeep(bytes)) return Error(Code::kInvalidArgument, "job record nests too deep");
+  if (JsonNestsTooDeep(bytes)) return Error(Code::kInvalidArgument, "job record nests too deep");
   json j = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Error(Code::kInvalidArgument, "job record is not valid JSON");
   Reader r(j, "");

@@ -1,5 +1,6 @@
-// SQLite persistence. A job is stored as its complete JSON record (common/protocol.h
-// EncodeJobRecord) beside a few columns for queries; the record is the truth.
+// SQLite persistence. A job is stored as its complete record (scheduler/stored_job.h, a
+// compact binary form; JSON before schema 9) beside a few columns for queries; the record
+// is the truth.
 // Durability: WAL with synchronous=FULL, so a committed batch survives power loss,
 // and one fsync is shared by every job in the batch.
 #include "scheduler/store.h"
@@ -11,12 +12,14 @@
 #include <array>
 #include <charconv>
 
+#include "scheduler/stored_job.h"
+
 namespace corral {
 namespace {
 
 // Migration N takes the schema from version N-1 to N. Never edit a released step;
 // add a new one.
-constexpr std::array<const char*, 8> kMigrations = {
+constexpr std::array<const char*, 9> kMigrations = {
     // 1: jobs and the next job id.
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE jobs(id INTEGER PRIMARY KEY, state TEXT NOT NULL, owner TEXT NOT NULL,"
@@ -48,6 +51,12 @@ constexpr std::array<const char*, 8> kMigrations = {
     // 8: job and node events (corral events), kept for event_retention so that a
     // subscriber can resume from a sequence number; the record is EncodeEvent JSON.
     "CREATE TABLE events(seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, record TEXT NOT NULL);",
+    // 9: job and task records in the compact binary form of stored_job.h instead of JSON:
+    // decoding a million JSON records was most of a restart. corral_stored_job() is
+    // registered by MigrateTo; a record it cannot decode is left as it is, for Load() to
+    // report.
+    "UPDATE jobs SET record = corral_stored_job(record) WHERE typeof(record) = 'text';"
+    "UPDATE tasks SET record = corral_stored_job(record) WHERE typeof(record) = 'text';",
 };
 
 Error SqlError(sqlite3* db, const std::string& what) {
@@ -73,6 +82,25 @@ int UserVersion(sqlite3* db) {
   }
   sqlite3_finalize(st);
   return v;
+}
+
+// corral_stored_job(record): a JSON job record (schema < 9) in the stored form; a value
+// that is no such record is returned unchanged.
+void StoredJobFunction(sqlite3_context* ctx, int, sqlite3_value** args) {
+  const auto* bytes = static_cast<const char*>(sqlite3_value_blob(args[0]));
+  const std::string_view record(bytes ? bytes : "", sqlite3_value_bytes(args[0]));
+  Result<Job> job = DecodeJobRecord(record);
+  if (!job) return sqlite3_result_value(ctx, args[0]);
+  const std::string stored = EncodeStoredJob(*job);
+  sqlite3_result_blob(ctx, stored.data(), static_cast<int>(stored.size()), SQLITE_TRANSIENT);
+}
+
+// A job or task record in either form: stored (schema 9) or JSON (rows written before the
+// migration, or by hand).
+Result<Job> DecodeRecord(sqlite3_stmt* st, int col) {
+  const auto* bytes = static_cast<const char*>(sqlite3_column_blob(st, col));
+  const std::string_view record(bytes ? bytes : "", sqlite3_column_bytes(st, col));
+  return IsStoredJob(record) ? DecodeStoredJob(record) : DecodeJobRecord(record);
 }
 
 std::string Text(sqlite3_stmt* st, int col) {
@@ -112,6 +140,10 @@ Status Store::MigrateTo(sqlite3* db, int version) {
                  "database schema version " + std::to_string(current) +
                      " is newer than this Corral understands (" +
                      std::to_string(kMigrations.size()) + ")");
+  }
+  if (sqlite3_create_function(db, "corral_stored_job", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                              nullptr, StoredJobFunction, nullptr, nullptr) != SQLITE_OK) {
+    return SqlError(db, "cannot register corral_stored_job").status;
   }
   for (int v = current + 1; v <= version; ++v) {
     // Each step and its version bump commit together: a crash leaves a whole step or none.
@@ -204,13 +236,14 @@ Result<ClusterState> Store::Load() {
   }
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    Result<Job> job = DecodeJobRecord(Text(st, 0));
+    Result<Job> job = DecodeRecord(st, 0);
     if (!job) {
       sqlite3_finalize(st);
       return Error(Code::kInternal, "corrupt job record in database: " + job.error().message());
     }
     state.next_job_id = std::max(state.next_job_id, job->id + 1);
-    state.jobs.emplace(job->id, std::move(*job));
+    const JobId id = job->id;
+    state.jobs.emplace_hint(state.jobs.end(), id, std::move(*job));  // rows come in id order
   }
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) return SqlError(db_, "load jobs");
@@ -220,13 +253,14 @@ Result<ClusterState> Store::Load() {
     return SqlError(db_, "load tasks");
   }
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    Result<Job> task = DecodeJobRecord(Text(st, 0));
+    Result<Job> task = DecodeRecord(st, 0);
     if (!task || task->task == 0) {
       sqlite3_finalize(st);
       return Error(Code::kInternal, "corrupt task record in database: " +
                                         (task ? "task 0" : task.error().message()));
     }
-    state.tasks.emplace(KeyOf(*task), std::move(*task));
+    const UnitKey key = KeyOf(*task);
+    state.tasks.emplace_hint(state.tasks.end(), key, std::move(*task));
   }
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) return SqlError(db_, "load tasks");
@@ -292,7 +326,7 @@ Status Store::Apply(const Actions& actions) {
     return s;
   };
   for (const Job& job : actions.put_jobs) {
-    const std::string record = EncodeJobRecord(job);
+    const std::string record = EncodeStoredJob(job);
     if (job.task != 0) {
       sqlite3_reset(put_task_);
       sqlite3_bind_int64(put_task_, 1, job.id);
@@ -300,7 +334,7 @@ Status Store::Apply(const Actions& actions) {
       sqlite3_bind_text(put_task_, 3, StateName(job.state).data(),
                         static_cast<int>(StateName(job.state).size()), SQLITE_STATIC);
       sqlite3_bind_int64(put_task_, 4, job.end_time);
-      sqlite3_bind_text(put_task_, 5, record.c_str(), static_cast<int>(record.size()),
+      sqlite3_bind_blob(put_task_, 5, record.data(), static_cast<int>(record.size()),
                         SQLITE_TRANSIENT);
       if (sqlite3_step(put_task_) != SQLITE_DONE) {
         return fail("store task " + UnitName(KeyOf(job)));
@@ -314,7 +348,7 @@ Status Store::Apply(const Actions& actions) {
     sqlite3_bind_text(put_job_, 3, job.owner.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(put_job_, 4, job.submit_time);
     sqlite3_bind_int64(put_job_, 5, job.end_time);
-    sqlite3_bind_text(put_job_, 6, record.c_str(), static_cast<int>(record.size()),
+    sqlite3_bind_blob(put_job_, 6, record.data(), static_cast<int>(record.size()),
                       SQLITE_TRANSIENT);
     if (sqlite3_step(put_job_) != SQLITE_DONE) return fail("store job " + std::to_string(job.id));
   }
@@ -429,8 +463,13 @@ Result<std::pair<int64_t, int64_t>> Store::EventBounds() {
 
 Status Store::PruneEvents(TimeMs before) {
   sqlite3_stmt* st = nullptr;
+  // `time` has no index (one per event would slow every commit): the oldest events are a
+  // prefix in seq order, found by walking from the first until one is recent. So a prune
+  // reads the rows it deletes and one more, not the whole table (a restart with a million
+  // events used to scan them all before answering).
   if (sqlite3_prepare_v2(db_,
-                         "DELETE FROM events WHERE time < ? AND seq < (SELECT MAX(seq) FROM events)",
+                         "DELETE FROM events WHERE seq < IFNULL((SELECT seq FROM events WHERE "
+                         "time >= ?1 ORDER BY seq LIMIT 1), (SELECT MAX(seq) FROM events))",
                          -1, &st, nullptr) != SQLITE_OK) {
     return SqlError(db_, "prune events").status;
   }

@@ -24,7 +24,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 8;
+  static constexpr int kSchemaVersion = 9;
   int schema_version() const { return version_; }
 
   // The whole state, indexes rebuilt.
@@ -40,7 +40,9 @@ class Store {
   Result<std::vector<Event>> ReadEvents(int64_t after, int64_t limit);
   // The oldest and newest event kept ({0, 0} when there is none).
   Result<std::pair<int64_t, int64_t>> EventBounds();
-  // Forgets events older than `before`, always keeping the newest (its seq numbers on).
+  // Forgets the events older than `before` that come before every newer one in seq order
+  // (all of them unless the clock stepped back), always keeping the newest (its seq numbers
+  // on). Reads the rows it deletes, not the whole table.
   Status PruneEvents(TimeMs before);
 
   // Applies migrations 1..`version` only: for tests of migration from older schemas.

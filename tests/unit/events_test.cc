@@ -108,3 +108,24 @@ TEST_CASE("store: events are kept by sequence number and pruned by age, keeping 
   REQUIRE((*store)->PruneEvents(1000000).ok());  // the newest stays: numbering goes on
   CHECK(*(*store)->EventBounds() == std::pair<int64_t, int64_t>{5, 5});
 }
+
+TEST_CASE("events: a prune after the clock stepped back deletes no event it must keep") {
+  auto store = Store::Open(":memory:");
+  REQUIRE(store.has_value());
+  Actions a;
+  for (int64_t i = 1; i <= 6; ++i) {
+    Event e;
+    e.seq = i;
+    e.time = i == 4 ? 500 : i * 1000;  // event 4 was stamped after the clock stepped back
+    e.kind = "job";
+    e.job = i;
+    e.to = "queued";
+    a.events.push_back(e);
+  }
+  REQUIRE((*store)->Apply(a).ok());
+  REQUIRE((*store)->PruneEvents(2500).ok());  // 1 and 2 are old and precede every recent one
+  CHECK(*(*store)->EventBounds() == std::pair<int64_t, int64_t>{3, 6});
+  REQUIRE((*store)->PruneEvents(5500).ok());  // 3, 4 (old), 5 (old); 6 is recent
+  CHECK(*(*store)->EventBounds() == std::pair<int64_t, int64_t>{6, 6});
+  CHECK((*store)->ReadEvents(0, 10)->size() == 1);
+}

@@ -181,3 +181,109 @@ TEST_CASE("store: a corrupt record is reported, not loaded as garbage") {
   REQUIRE_FALSE(state.has_value());
   CHECK(state.error().message().find("corrupt job record") != std::string::npos);
 }
+
+namespace {
+
+// The SQLite type of each job's and task's record column, in id order.
+std::vector<std::string> RecordTypes(const std::string& db) {
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+  std::vector<std::string> out;
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(raw,
+                             "SELECT typeof(record) FROM jobs UNION ALL "
+                             "SELECT typeof(record) FROM tasks",
+                             -1, &st, nullptr) == SQLITE_OK);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(raw);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("store: migration 9 turns schema-8 JSON records into stored ones, exactly") {
+  TempDir dir;
+  const std::string db = dir.path() + "/v8.db";
+  Job job = SubmittedJob(7);
+  job.spec.env = {{"HOME", "/home/alice"}};
+  Job array = SubmittedJob(8);
+  array.spec.array = TaskRange{1, 4, 1};
+  array.pending = {{3, 4, 1}};
+  Job task = SubmittedJob(8, JobState::kCompleted);
+  task.task = 2;
+  task.spec = JobSpec();
+  task.exit_code = 0;
+  task.attempts = {{1, "node1", 5000, 6000, "exited with code 0"}};
+  {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+    REQUIRE(Store::MigrateTo(raw, 8).ok());
+    const std::string insert =
+        "INSERT INTO jobs(id, state, owner, submit_time, record) VALUES"
+        "(7, 'queued', 'alice', 7000, '" + EncodeJobRecord(job) + "'),"
+        "(8, 'queued', 'alice', 8000, '" + EncodeJobRecord(array) + "');"
+        "INSERT INTO tasks(job_id, task_id, state, record) VALUES"
+        "(8, 2, 'completed', '" + EncodeJobRecord(task) + "');";
+    REQUIRE(sqlite3_exec(raw, insert.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  CHECK(RecordTypes(db) == std::vector<std::string>{"text", "text", "text"});
+  auto store = Store::Open(db);
+  REQUIRE(store.has_value());
+  CHECK((*store)->schema_version() == 9);
+  CHECK(RecordTypes(db) == std::vector<std::string>{"blob", "blob", "blob"});
+  auto state = (*store)->Load();
+  REQUIRE(state.has_value());
+  CHECK(state->jobs.at(7) == job);
+  CHECK(state->jobs.at(8) == array);
+  CHECK(state->tasks.at({8, 2}) == task);
+  CHECK(state->task_counts.at(8).completed == 1);
+}
+
+TEST_CASE("store: a record migration 9 cannot read stays as it was, for Load to report") {
+  TempDir dir;
+  const std::string db = dir.path() + "/v8bad.db";
+  {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+    REQUIRE(Store::MigrateTo(raw, 8).ok());
+    REQUIRE(sqlite3_exec(raw,
+                         "INSERT INTO jobs(id, state, owner, submit_time, record) "
+                         "VALUES(1, 'queued', 'x', 0, '{\"id\": \"one\"}')",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  auto store = Store::Open(db);
+  REQUIRE(store.has_value());
+  CHECK(RecordTypes(db) == std::vector<std::string>{"text"});
+  auto state = (*store)->Load();
+  REQUIRE_FALSE(state.has_value());
+  CHECK(state.error().message().find("corrupt job record") != std::string::npos);
+}
+
+TEST_CASE("store: a corrupt stored record is reported with the field it breaks") {
+  TempDir dir;
+  const std::string db = dir.path() + "/badblob.db";
+  {
+    auto store = Store::Open(db);
+    REQUIRE(store.has_value());
+    Actions a;
+    a.put_jobs = {SubmittedJob(1)};
+    REQUIRE((*store)->Apply(a).ok());
+  }
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+  // Cut the record short: the spec's last fields are gone.
+  REQUIRE(sqlite3_exec(raw, "UPDATE jobs SET record = substr(record, 1, length(record) - 3)",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(raw);
+  auto store = Store::Open(db);
+  REQUIRE(store.has_value());
+  auto state = (*store)->Load();
+  REQUIRE_FALSE(state.has_value());
+  CHECK(state.error().message().find("corrupt job record in database: stored job 1: spec.") !=
+        std::string::npos);
+}
