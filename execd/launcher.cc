@@ -435,6 +435,7 @@ Result<std::unique_ptr<PosixLauncher>> PosixLauncher::Create(LauncherOptions opt
   }
   if (options.clock == nullptr) options.clock = &kSystemClock;
   if (options.cpus.empty()) options.cpus = AllowedCpus();
+  (void)BootId();  // read here once, not by every shepherd (they inherit it)
   return std::unique_ptr<PosixLauncher>(
       new PosixLauncher(std::move(options), LookupUser(self).name));
 }
@@ -634,7 +635,7 @@ bool PosixLauncher::Kill(const AttemptKey& key) {
   if (it == running_.end()) return false;
   Tracked& tracked = it->second;
   if (tracked.job_pgid <= 0) {
-    // The shepherd did not report in time; it records the pgid before reporting it.
+    // The shepherd did not report in time; its job child records the pgid before reporting it.
     const AttemptPaths paths = PathsOf(options_.spool_dir, key);
     if (std::optional<ProcessId> leader = ReadProcessId(paths.job_pgid)) {
       tracked.job_pgid = leader->pid;

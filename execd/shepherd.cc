@@ -1,7 +1,11 @@
-// RunShepherd and the job child it forks. Both run after fork() in a copy of the execd (which
-// has ZeroMQ threads): the only locks they may take are malloc's, which glibc resets in the
-// child. Failures to start the job travel from the job child through a close-on-exec pipe
-// (EOF without data means exec succeeded) into the exit file.
+// RunShepherd and the job child it starts. The shepherd runs after fork() in a copy of the
+// execd (which has ZeroMQ threads): the only locks it may take are malloc's, which glibc
+// resets in the child. The job child is a vfork-style clone of the shepherd (CLONE_VM |
+// CLONE_VFORK, as posix_spawn does): it runs in the shepherd's memory, on a stack of its own,
+// while the shepherd is suspended, until it execs or exits. No page tables are copied and
+// nothing is torn down at exec, which a fork of this process would cost twice on every job.
+// Failures to start the job travel from the job child through a close-on-exec pipe (EOF
+// without data means exec succeeded) into the exit file.
 #include "execd/shepherd.h"
 
 #include <dirent.h>
@@ -14,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -226,44 +231,81 @@ struct JobCgroups {
   const char* devices_procs = nullptr;  // the GPU fence
 };
 
-[[noreturn]] void RunJob(JobPlan& plan, JobCgroups cgroups, int status_fd) {
+// Everything the job child is handed, prepared by the shepherd before the clone. The child
+// runs in the shepherd's memory while the shepherd waits (CLONE_VFORK), like a function
+// call that ends in exec or _exit.
+struct JobChild {
+  JobPlan* plan = nullptr;
+  JobCgroups cgroups;
+  int status_fd = -1;                      // start failures, as text
+  int report_fd = -1;                      // the execd's pipe: the job's pgid goes there
+  const std::string* pgid_path = nullptr;  // job.pgid
+  char** argv = nullptr;
+  char** sh_argv = nullptr;  // for a script without #!
+  char** env = nullptr;
+};
+
+// The job's ids, through the system calls themselves: glibc's wrappers would broadcast the
+// change to the threads glibc believes this process has, which are the shepherd's (this
+// child shares its memory). Each call changes this process alone, as wanted.
+int SetGroups(const std::vector<gid_t>& groups) {
+  return static_cast<int>(syscall(SYS_setgroups, groups.size(), groups.data()));
+}
+int SetGid(gid_t gid) { return static_cast<int>(syscall(SYS_setgid, gid)); }
+int SetUid(uid_t uid) { return static_cast<int>(syscall(SYS_setuid, uid)); }
+int SetEuid(uid_t uid) { return static_cast<int>(syscall(SYS_setresuid, -1, uid, -1)); }
+
+[[noreturn]] void RunJob(JobChild& c) {
+  JobPlan& plan = *c.plan;
+  const int status_fd = c.status_fd;
+  // Its own process group, distinct from the shepherd's, so that kill(-pgid) reaches the
+  // job and everything it starts but not the shepherd that reports on it. Recorded and
+  // reported before anything that could hang (chdir on a dead mount), so that a KillJob
+  // reaches it meanwhile. No fsync: after a crash of the machine the job is gone anyway.
+  if (setpgid(0, 0) != 0) ChildFail(status_fd, "cannot create a process group", "", errno);
+  const pid_t self = getpid();
+  ProcessId leader{self, 0, ""};
+  if (Result<ProcessId> id = IdentifyProcess(self)) leader = *id;
+  (void)WriteFileAtomically(*c.pgid_path, FormatProcessId(leader), false);
+  // SIGPIPE is still ignored: the execd may be gone, and it reads job.pgid when it comes back.
+  const ssize_t sent = write(c.report_fd, &self, sizeof(self));
+  (void)sent;
   signal(SIGPIPE, SIG_DFL);  // the shepherd ignores it; the job gets the usual default
   char pid[32];
-  const int n = std::snprintf(pid, sizeof(pid), "%d\n", static_cast<int>(getpid()));
+  const int n = std::snprintf(pid, sizeof(pid), "%d\n", static_cast<int>(self));
   const std::pair<const char*, const char*> joins[] = {
-      {cgroups.memory_procs, "cannot join the memory cgroup "},
-      {cgroups.devices_procs, "cannot join the GPU devices cgroup "}};
+      {c.cgroups.memory_procs, "cannot join the memory cgroup "},
+      {c.cgroups.devices_procs, "cannot join the GPU devices cgroup "}};
   for (const auto& [procs, what] : joins) {
     if (procs == nullptr) continue;
     if (n <= 0 || !WriteText(procs, pid, static_cast<size_t>(n))) {
       ChildFail(status_fd, what, procs, errno);
     }
   }
-  // Its own process group, distinct from the shepherd's, so that kill(-pgid) reaches the
-  // job and everything it starts but not the shepherd that reports on it.
-  if (setpgid(0, 0) != 0) ChildFail(status_fd, "cannot create a process group", "", errno);
-  // The shepherd keeps fd 3 (its report pipe) until it has sent the pgid: not for the job.
-  // Failure only means an old kernel, and that pipe is close-on-exec anyway.
+  // fd 3 is the execd's report pipe, which dup2 made inheritable: not for the job.
+  // Failure only means an old kernel, and then the pipe stays open in the job.
   close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   BindToCpus(plan.cpus, status_fd);
 
   if (plan.switch_user) {
     // Groups first, while still root; setuid last, as it gives up the right to do the rest.
-    if (setgroups(plan.groups.size(), plan.groups.data()) != 0) {
+    if (SetGroups(plan.groups) != 0) {
       ChildFail(status_fd, "cannot set supplementary groups of ", plan.login.c_str(), errno);
     }
-    if (setgid(plan.gid) != 0)
+    if (SetGid(plan.gid) != 0)
       ChildFail(status_fd, "cannot setgid for ", plan.login.c_str(), errno);
-    if (setuid(plan.uid) != 0)
+    if (SetUid(plan.uid) != 0)
       ChildFail(status_fd, "cannot setuid for ", plan.login.c_str(), errno);
     // Root must be gone for good: real, effective and saved ids (setuid as root sets all three).
-    if (plan.uid != 0 && (setuid(0) == 0 || seteuid(0) == 0 || getuid() != plan.uid ||
+    if (plan.uid != 0 && (SetUid(0) == 0 || SetEuid(0) == 0 || getuid() != plan.uid ||
                           geteuid() != plan.uid || getgid() != plan.gid || getegid() != plan.gid)) {
       ChildFail(status_fd, "cannot drop root privileges for ", plan.login.c_str(), EPERM);
     }
-    // Until exec this process is a copy of the execd's memory (its keys included): the
-    // owner must not read it through ptrace or /proc/PID/mem. setuid already made it
-    // undumpable unless fs.suid_dumpable says otherwise; exec makes the job dumpable again.
+    // Until exec this process runs in the shepherd's memory, a copy of the execd's (its keys
+    // included): the owner must not read it through ptrace or /proc/PID/mem. setuid already
+    // made it undumpable unless fs.suid_dumpable says otherwise. The flag belongs to the
+    // memory, so the shepherd (root, never the owner's) is undumpable from here on too;
+    // exec gives the job memory of its own, dumpable again.
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   }
   // After setuid, so that the directory and the output files are checked and created with
@@ -288,20 +330,50 @@ struct JobCgroups {
     if (fd > 2) close(fd);
   }
 
-  std::vector<char*> argv = CStrings(plan.argv);
-  std::vector<char*> env = CStrings(plan.env);
   if (plan.search_path) {
     // execvp searches the PATH of `environ`: make that the job's PATH, not the daemon's.
-    environ = env.data();
-    execvp(argv[0], argv.data());
+    // (This is the shepherd's environ too; it puts its own back once this child is gone.)
+    environ = c.env;
+    execvp(c.argv[0], c.argv);
   } else {
-    execve(argv[0], argv.data(), env.data());
+    execve(c.argv[0], c.argv, c.env);
     if (errno == ENOEXEC) {  // no #! line: Grid Engine runs such scripts with /bin/sh
-      std::vector<char*> sh_argv = CStrings(plan.sh_argv);
-      execve(sh_argv[0], sh_argv.data(), env.data());
+      execve(c.sh_argv[0], c.sh_argv, c.env);
     }
   }
   ChildFail(status_fd, "cannot execute ", plan.argv[0].c_str(), errno);
+}
+
+int JobChildMain(void* arg) {
+  // An exception must not unwind past this frame: there is nothing above it on this stack.
+  try {
+    RunJob(*static_cast<JobChild*>(arg));
+  } catch (...) {
+    _exit(127);
+  }
+}
+
+// Starts the job child (RunJob) and returns its pid once it has exec'd or exited, or -1
+// with errno. Its stack is mapped for the call and gone after it; `environ`, which the
+// child may point at the job's environment, is restored.
+pid_t StartJobChild(JobChild& child) {
+  // Enough for RunJob and for execvp, which copies argv onto the stack for a script
+  // without #! (as posix_spawn sizes its own).
+  size_t args = 0;
+  for (char** a = child.argv; *a != nullptr; ++a) ++args;
+  const size_t stack_bytes = (256 << 10) + (args + 2) * sizeof(char*) * 2;
+  void* stack = mmap(nullptr, stack_bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return -1;
+  char** const saved_environ = environ;
+  // The stack grows down on every architecture Linux runs this on but PA-RISC.
+  const pid_t pid = clone(JobChildMain, static_cast<char*>(stack) + stack_bytes,
+                          CLONE_VM | CLONE_VFORK | SIGCHLD, &child);
+  const int err = errno;
+  environ = saved_environ;
+  munmap(stack, stack_bytes);
+  errno = err;
+  return pid;
 }
 
 // Closes every descriptor >= `lowest`. close_range needs Linux 5.9; older kernels get the
@@ -406,32 +478,30 @@ int64_t Milliseconds(const timeval& tv) {
     remove_cgroups();
     FinishFailed(plan, start_time, std::string("cannot create a pipe: ") + std::strerror(err));
   }
-  const pid_t child = fork();
+  // The job child records its pgid and reports it on report_fd itself, before anything of
+  // the job's that could hang: this shepherd is suspended until the child execs or exits.
+  std::vector<char*> argv = CStrings(plan.job.argv);
+  std::vector<char*> sh_argv = CStrings(plan.job.sh_argv);
+  std::vector<char*> env = CStrings(plan.job.env);
+  JobChild job{.plan = &plan.job,
+               .cgroups = {.memory_procs = in_cgroup ? cgroup_procs.c_str() : nullptr,
+                           .devices_procs = fenced ? fence_procs.c_str() : nullptr},
+               .status_fd = status_pipe[1],
+               .report_fd = report_fd,
+               .pgid_path = &plan.paths.job_pgid,
+               .argv = argv.data(),
+               .sh_argv = sh_argv.data(),
+               .env = env.data()};
+  const pid_t child = StartJobChild(job);
   if (child < 0) {
     const int err = errno;
     remove_cgroups();
-    FinishFailed(plan, start_time, std::string("cannot fork: ") + std::strerror(err));
-  }
-  if (child == 0) {
-    close(status_pipe[0]);
-    RunJob(plan.job,
-           {.memory_procs = in_cgroup ? cgroup_procs.c_str() : nullptr,
-            .devices_procs = fenced ? fence_procs.c_str() : nullptr},
-           status_pipe[1]);
+    FinishFailed(plan, start_time, std::string("cannot start the job: ") + std::strerror(err));
   }
   close(status_pipe[1]);
-  // Both sides set the group, so that a kill(-child) right after the report cannot miss it.
-  setpgid(child, child);
-  ProcessId leader{child, 0, ""};
-  if (Result<ProcessId> id = IdentifyProcess(child)) leader = *id;
-  // No fsync: after a crash of the machine the job is gone anyway.
-  (void)WriteFileAtomically(plan.paths.job_pgid, FormatProcessId(leader), false);
-  const ssize_t sent = write(report_fd, &child, sizeof(child));
-  (void)sent;  // the execd may be gone: it reads job.pgid when it comes back
   close(report_fd);
 
-  // Blocks until the job has exec'd or failed. It does nothing slow before exec but chdir
-  // (a hanging NFS mount); a KillJob meanwhile reaches it through its group all the same.
+  // The child has exec'd or failed by now: the pipe holds its failure, if any, and EOF.
   std::string failure;
   char buf[512];
   for (;;) {

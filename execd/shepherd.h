@@ -53,14 +53,17 @@ struct ShepherdPlan {
 
 // Call only in the child of fork(); never returns. In order: resets the signal mask and
 // dispositions, setsid(), keeps only `report_fd` (moved to fd 3) and /dev/null on 0-2,
-// writes shepherd.pid, forks the job (its own process group, then everything JobPlan says),
-// writes job.pgid and sends the job's pgid (one pid_t) on `report_fd`, which it then closes.
+// writes shepherd.pid and starts the job child: a vfork-style clone that shares the
+// shepherd's memory until exec (the shepherd waits meanwhile), so that no page tables are
+// copied. The child makes its own process group, writes job.pgid and sends its pgid (one
+// pid_t) on `report_fd` first, then does everything JobPlan says and execs; the shepherd
+// closes `report_fd` once the child has exec'd or failed.
 // With a memory limit in a cgroup mechanism, the shepherd creates `cgroup_dir` with the limit
-// before the fork and the job child joins it before anything else (a cgroup that cannot be
+// before the child and the child joins it right after its report (a cgroup that cannot be
 // set up falls back to sampling); at the end the cgroup is emptied, checked for an OOM kill
 // and removed. A job killed for its memory gets reason "memory exceeded".
 // With a GPU fence (gpu_fence.cgroup_dir), the shepherd creates that devices cgroup with its
-// deny rules before the fork and the job child joins it next (before setuid and exec); a
+// deny rules before the child and the child joins it next (before setuid and exec); a
 // fence that cannot be set up fails the attempt ("cannot create the GPU devices cgroup ...")
 // rather than run the job unfenced. At the end what is left in it is killed and it is removed.
 // With switch_user, the job child then takes the owner's groups, gid and uid, checks that

@@ -115,7 +115,7 @@ bool RemoveContents(int fd) {
   return ok;
 }
 
-std::string BootId() {
+std::string ReadBootId() {
   Result<std::string> id = ReadSmallFile("/proc/sys/kernel/random/boot_id");
   if (!id) return "";
   while (!id->empty() && id->back() == '\n') id->pop_back();
@@ -123,6 +123,11 @@ std::string BootId() {
 }
 
 }  // namespace
+
+const std::string& BootId() {
+  static const std::string id = ReadBootId();
+  return id;
+}
 
 AttemptPaths PathsOf(const std::string& spool_dir, const AttemptKey& key) {
   const std::string dir = spool_dir + "/jobs/" + AttemptName(key);

@@ -44,6 +44,10 @@ Result<std::vector<AttemptKey>> ListAttempts(const std::string& spool_dir);
 std::string FormatProcessId(const ProcessId& id);
 Result<ProcessId> ParseProcessId(std::string_view text);
 
+// This boot's id (/proc/sys/kernel/random/boot_id), read once per process: it cannot
+// change while the process lives. "" when unreadable.
+const std::string& BootId();
+
 // The identity of `pid` now. NotFound when it does not exist or has exited (a zombie).
 Result<ProcessId> IdentifyProcess(pid_t pid);
 
