@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <zmq.hpp>
 
 #include "common/clock.h"
 #include "common/curve.h"
@@ -408,6 +409,38 @@ std::string TestCluster::Logs() const {
     out += "---- " + entry.path().filename().string() + "\n" + text;
   }
   return out;
+}
+
+Result<Envelope> RawExchange(const std::string& endpoint, const std::vector<std::string>& frames,
+                             const std::string& routing_id, const CurveKeyPair* keys,
+                             const std::string& server_key) {
+  zmq::context_t ctx;
+  zmq::socket_t s(ctx, zmq::socket_type::dealer);
+  s.set(zmq::sockopt::linger, 0);
+  if (!routing_id.empty()) s.set(zmq::sockopt::routing_id, routing_id);
+  if (keys != nullptr) {
+    s.set(zmq::sockopt::curve_serverkey, server_key);
+    s.set(zmq::sockopt::curve_publickey, keys->public_key);
+    s.set(zmq::sockopt::curve_secretkey, keys->secret_key);
+  }
+  s.connect(endpoint);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    s.send(zmq::buffer(frames[i]),
+           i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+  }
+  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+  if (zmq::poll(&item, 1, std::chrono::milliseconds(3000)) == 0) {
+    return Error(Code::kUnavailable, "no reply");
+  }
+  zmq::message_t reply;
+  (void)s.recv(reply);
+  return Decode(reply.to_string_view());
+}
+
+std::string ErrorText(const Result<Envelope>& r) {
+  REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().message()));
+  REQUIRE_MESSAGE(std::holds_alternative<ErrorReply>(r->message), TypeName(r->message));
+  return std::get<ErrorReply>(r->message).message;
 }
 
 }  // namespace corral::e2e

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common/curve.h"
+#include "common/protocol.h"
 #include "common/types.h"
 #include "qtools/client.h"
 
@@ -130,5 +132,15 @@ class TestCluster {
   pid_t scheduler_ = 0;
   std::map<int, pid_t> execds_;
 };
+
+// Sends `frames` on a fresh DEALER to `endpoint` and returns the decoded reply, or
+// Unavailable after 3 s without one: for messages the client library would never send.
+// With `routing_id`, the DEALER uses it; with `keys`, it speaks CURVE to `server_key`.
+Result<Envelope> RawExchange(const std::string& endpoint, const std::vector<std::string>& frames,
+                             const std::string& routing_id = "",
+                             const CurveKeyPair* keys = nullptr,
+                             const std::string& server_key = "");
+// The message of the ErrorReply in `r`; fails the test if `r` is anything else.
+std::string ErrorText(const Result<Envelope>& r);
 
 }  // namespace corral::e2e

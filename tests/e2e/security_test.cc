@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <zmq.hpp>
 
 #include "common/curve.h"
 #include "common/munge_auth.h"
@@ -60,37 +59,6 @@ struct Munged {
   bool ok = false;
   std::string why;
 };
-
-// Sends one frame on a fresh DEALER and returns the decoded reply (3 s at most). With
-// `keys`, the DEALER speaks CURVE to `server_key`.
-Result<Envelope> Exchange(const std::string& endpoint, const std::string& frame,
-                          const std::string& routing_id = "", const CurveKeyPair* keys = nullptr,
-                          const std::string& server_key = "") {
-  zmq::context_t ctx;
-  zmq::socket_t s(ctx, zmq::socket_type::dealer);
-  s.set(zmq::sockopt::linger, 0);
-  if (!routing_id.empty()) s.set(zmq::sockopt::routing_id, routing_id);
-  if (keys != nullptr) {
-    s.set(zmq::sockopt::curve_serverkey, server_key);
-    s.set(zmq::sockopt::curve_publickey, keys->public_key);
-    s.set(zmq::sockopt::curve_secretkey, keys->secret_key);
-  }
-  s.connect(endpoint);
-  s.send(zmq::buffer(frame), zmq::send_flags::none);
-  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, std::chrono::milliseconds(3000)) == 0) {
-    return Error(Code::kUnavailable, "no reply");
-  }
-  zmq::message_t reply;
-  (void)s.recv(reply);
-  return Decode(reply.to_string_view());
-}
-
-std::string ErrorText(const Result<Envelope>& r) {
-  REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().message()));
-  REQUIRE_MESSAGE(std::holds_alternative<ErrorReply>(r->message), TypeName(r->message));
-  return std::get<ErrorReply>(r->message).message;
-}
 
 std::set<std::string> NodeNames(TestCluster& cluster) {
   Client client = cluster.Connect();
@@ -189,26 +157,31 @@ TEST_CASE("security_node_impersonation") {
   // node1's key, claiming node2 (its own routing id, so as not to disturb the real node2).
   const std::string frame = Encode(Heartbeat{"node2", {}, 0.0});
   std::string text =
-      ErrorText(Exchange(cluster.node_endpoint(), frame, "execd/node2/intruder", &*node1, *server));
+      ErrorText(RawExchange(cluster.node_endpoint(), {frame}, "execd/node2/intruder", &*node1,
+                            *server));
   CHECK(Contains(text, "authenticated as node 'node1'"));
   CHECK(Contains(text, "may not speak for node 'node2'"));
   JobExit exit{.node = "node2", .job_id = 1, .attempt = 1, .start_time = 1, .end_time = 2};
   CHECK(Contains(
-      ErrorText(Exchange(cluster.node_endpoint(), Encode(exit), "execd/node2/x", &*node1, *server)),
+      ErrorText(RawExchange(cluster.node_endpoint(), {Encode(exit)}, "execd/node2/x", &*node1,
+                            *server)),
       "may not speak for node 'node2'"));
   // Its own name over its own key is fine (a heartbeat gets no answer, and no error).
-  Result<Envelope> own = Exchange(cluster.node_endpoint(), Encode(Heartbeat{"node1", {}, 0.0}),
-                                  "execd/node1/probe", &*node1, *server);
+  Result<Envelope> own = RawExchange(cluster.node_endpoint(),
+                                     {Encode(Heartbeat{"node1", {}, 0.0})}, "execd/node1/probe",
+                                     &*node1, *server);
   CHECK_FALSE((own.has_value() && std::holds_alternative<ErrorReply>(own->message)));
   // Node messages anywhere but the node endpoint are refused, whatever the routing id.
   for (const std::string& endpoint : {cluster.tcp(), cluster.ipc()}) {
     CHECK(
-        Contains(ErrorText(Exchange(endpoint, Encode(Heartbeat{"node1", {}, 0.0}), "execd/node1")),
+        Contains(ErrorText(RawExchange(endpoint, {Encode(Heartbeat{"node1", {}, 0.0})},
+                                       "execd/node1")),
                  "accepted only on the scheduler's node endpoints"));
   }
   // A client on the node endpoint is told to go elsewhere.
   CHECK(Contains(
-      ErrorText(Exchange(cluster.node_endpoint(), Encode(NodesRequest{}), "", &*node1, *server)),
+      ErrorText(RawExchange(cluster.node_endpoint(), {Encode(NodesRequest{})}, "", &*node1,
+                            *server)),
       "this endpoint is for execds"));
   // Nothing of this disturbed the real nodes: both still run jobs.
   CHECK(NodeNames(cluster) == std::set<std::string>{"node1", "node2"});
@@ -294,18 +267,18 @@ TEST_CASE("security_munge_clients") {
   Result<std::string> lifted =
       AttachCredential(Encode(SubmitRequest{Spec("lifted", work)}, "lift-1"), parsed->cred);
   REQUIRE(lifted.has_value());
-  CHECK(Contains(ErrorText(Exchange(cluster.tcp(), *lifted)), "made for another request"));
+  CHECK(Contains(ErrorText(RawExchange(cluster.tcp(), {*lifted})), "made for another request"));
   // A fresh one goes through once; the same bytes again are a replay.
   Result<std::string> fresh = MungeSign(frame, munge.socket);
   REQUIRE(fresh.has_value());
-  Result<Envelope> first = Exchange(cluster.tcp(), *fresh);
+  Result<Envelope> first = RawExchange(cluster.tcp(), {*fresh});
   REQUIRE(first.has_value());
   CHECK(std::holds_alternative<SubmitReply>(first->message));
-  CHECK(Contains(ErrorText(Exchange(cluster.tcp(), *fresh)), "already used"));
-  CHECK(Contains(ErrorText(Exchange(cluster.tcp(), *signed_frame)), "already used"));
+  CHECK(Contains(ErrorText(RawExchange(cluster.tcp(), {*fresh})), "already used"));
+  CHECK(Contains(ErrorText(RawExchange(cluster.tcp(), {*signed_frame})), "already used"));
   CHECK(Contains(ReadFile(cluster.dir() + "/scheduler.log"), "tcp request refused"));
   // Garbage in the credential field is refused, not decoded.
-  CHECK(Contains(ErrorText(Exchange(cluster.tcp(), *AttachCredential(frame, "MUNGE:bogus:"))),
+  CHECK(Contains(ErrorText(RawExchange(cluster.tcp(), {*AttachCredential(frame, "MUNGE:bogus:")})),
                  "MUNGE credential refused"));
 }
 
