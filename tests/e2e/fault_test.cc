@@ -46,7 +46,7 @@ std::map<std::tuple<std::string, JobId, int>, int> Runs(const TestCluster& c) {
 
 Job Query(TestCluster& c, JobId id) {
   Client client = c.Connect();
-  auto reply = client.Call(QueryRequest{{id}, "", true}, 5000);
+  auto reply = client.Call(QueryRequest{{id}, "", true}, Slack(5000));
   REQUIRE(reply.has_value());
   auto& jobs = std::get<QueryReply>(*reply).jobs;
   REQUIRE(jobs.size() == 1);
@@ -164,7 +164,7 @@ TEST_CASE("scheduler_crash_during_submit_burst") {
   }
   CHECK(acked.size() == lines);  // no id acknowledged twice
   Client client = cluster.Connect();
-  auto reply = client.Call(QueryRequest{{}, "", true}, 10000);
+  auto reply = client.Call(QueryRequest{{}, "", true}, Slack(10000));
   REQUIRE(reply.has_value());
   std::set<JobId> existing;
   for (const Job& job : std::get<QueryReply>(*reply).jobs) existing.insert(job.id);

@@ -87,11 +87,20 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& log,
   return pid;
 }
 
+int64_t Slack(int64_t ms) {
+  static const int64_t scale = [] {
+    const char* text = std::getenv("CORRAL_TEST_TIME_SCALE");
+    const int64_t value = text ? std::atoll(text) : 1;
+    return value >= 1 ? value : 1;
+  }();
+  return ms * scale;
+}
+
 int Stop(pid_t pid, int sig, int64_t timeout_ms) {
   if (pid <= 0) return 0;
   kill(pid, sig);
   int status = 0;
-  const TimeMs deadline = MonotonicNowMs() + timeout_ms;
+  const TimeMs deadline = MonotonicNowMs() + Slack(timeout_ms);
   while (MonotonicNowMs() < deadline) {
     pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == pid || (r < 0 && errno == ECHILD)) return status;
@@ -157,7 +166,7 @@ RunResult Run(const std::vector<std::string>& argv, const std::map<std::string, 
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   std::string* sinks[2] = {&result.out, &result.err};
   int open_fds = 2;
-  const TimeMs deadline = MonotonicNowMs() + timeout_ms;
+  const TimeMs deadline = MonotonicNowMs() + Slack(timeout_ms);
   bool timed_out = false;
   while (open_fds > 0) {
     const TimeMs left = deadline - MonotonicNowMs();
@@ -193,7 +202,7 @@ RunResult Run(const std::vector<std::string>& argv, const std::map<std::string, 
 }
 
 bool WaitUntil(const std::function<bool()>& done, int64_t timeout_ms) {
-  const TimeMs deadline = MonotonicNowMs() + timeout_ms;
+  const TimeMs deadline = MonotonicNowMs() + Slack(timeout_ms);
   while (true) {
     if (done()) return true;
     if (MonotonicNowMs() >= deadline) return false;
@@ -352,7 +361,7 @@ void TestCluster::WaitForNodes() {
   Client client = Connect();
   const bool up = WaitUntil(
       [&] {
-        Result<Message> reply = client.Call(NodesRequest{}, 2000);
+        Result<Message> reply = client.Call(NodesRequest{}, Slack(2000));
         if (!reply || !std::holds_alternative<NodesReply>(*reply)) return false;
         int n = 0;
         for (const Node& node : std::get<NodesReply>(*reply).nodes) {
@@ -376,9 +385,9 @@ std::map<std::string, std::string> TestCluster::Env() const {
 
 std::vector<Job> TestCluster::WaitJobs(const std::vector<JobId>& ids, int64_t timeout_ms) {
   Client client = Connect();
-  const TimeMs deadline = MonotonicNowMs() + timeout_ms;
+  const TimeMs deadline = MonotonicNowMs() + Slack(timeout_ms);
   while (MonotonicNowMs() < deadline) {
-    Result<Message> reply = client.Call(WaitRequest{ids, 2000}, 5000);
+    Result<Message> reply = client.Call(WaitRequest{ids, 2000}, Slack(5000));
     if (reply && std::holds_alternative<WaitReply>(*reply) && std::get<WaitReply>(*reply).done) {
       return std::get<WaitReply>(*reply).jobs;
     }
@@ -394,7 +403,7 @@ JobId TestCluster::Submit(const std::string& script, const std::string& name, in
   spec.cwd = work();
   spec.request = {cores, 0};
   Client client = Connect();
-  Result<Message> reply = client.Call(SubmitRequest{spec}, 10000);
+  Result<Message> reply = client.Call(SubmitRequest{spec}, Slack(10000));
   REQUIRE_MESSAGE(reply.has_value(), (reply ? "" : reply.error().message()));
   REQUIRE(std::holds_alternative<SubmitReply>(*reply));
   return std::get<SubmitReply>(*reply).id;
@@ -429,7 +438,7 @@ Result<Envelope> RawExchange(const std::string& endpoint, const std::vector<std:
            i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
   zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, std::chrono::milliseconds(3000)) == 0) {
+  if (zmq::poll(&item, 1, std::chrono::milliseconds(Slack(3000))) == 0) {
     return Error(Code::kUnavailable, "no reply");
   }
   zmq::message_t reply;

@@ -29,6 +29,12 @@ struct TempDir {
   std::string path;
 };
 
+// `ms` stretched by CORRAL_TEST_TIME_SCALE (a positive integer, default 1): deadlines are
+// generous for a normal build, but a sanitized -O0 build (scripts/sanitize.sh sets 4) runs
+// the daemons several times slower. Every deadline of the harness goes through it; tests
+// pass their own client deadlines through it too. Never shortens a deadline.
+int64_t Slack(int64_t ms);
+
 // Starts argv[0] (a path) with stdout/stderr appended to `log`, in its own process
 // group, with `env` added to this process's environment. Returns the pid.
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& log,

@@ -189,7 +189,7 @@ class Socket {
               i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
     }
     zmq::pollitem_t item{s_.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, std::chrono::milliseconds(10000)) == 0) {
+    if (zmq::poll(&item, 1, std::chrono::milliseconds(Slack(10000))) == 0) {
       return Error(Code::kUnavailable, "no reply");
     }
     zmq::message_t reply;
@@ -229,17 +229,17 @@ TEST_CASE("malformed_messages_change_nothing") {
   spec.script = "#!/bin/sh\ntrue\n";
   spec.cwd = cluster.work();
   spec.hold = true;
-  REQUIRE(client.Call(SubmitRequest{spec}, 10000).has_value());
+  REQUIRE(client.Call(SubmitRequest{spec}, Slack(10000)).has_value());
   spec.name = "held_array";
   spec.array = TaskRange{1, 50, 1};
-  REQUIRE(client.Call(SubmitRequest{spec}, 10000).has_value());
+  REQUIRE(client.Call(SubmitRequest{spec}, Slack(10000)).has_value());
   spec.array.reset();
   spec.name = "cancelled";
-  Result<Message> cancelled = client.Call(SubmitRequest{spec}, 10000);
+  Result<Message> cancelled = client.Call(SubmitRequest{spec}, Slack(10000));
   REQUIRE(cancelled.has_value());
-  REQUIRE(client.Call(CancelRequest{{std::get<SubmitReply>(*cancelled).id}, ""}, 10000)
+  REQUIRE(client.Call(CancelRequest{{std::get<SubmitReply>(*cancelled).id}, ""}, Slack(10000))
               .has_value());
-  Result<Message> jobs = client.Call(QueryRequest{{}, "", true}, 10000);
+  Result<Message> jobs = client.Call(QueryRequest{{}, "", true}, Slack(10000));
   REQUIRE(jobs.has_value());
   REQUIRE(std::get<QueryReply>(*jobs).jobs.size() == 5);
 
@@ -293,7 +293,7 @@ TEST_CASE("malformed_messages_change_nothing") {
 
   // The scheduler still serves, and nothing it stores has changed.
   REQUIRE_MESSAGE(Alive(cluster.scheduler_pid()), cluster.Logs());
-  Result<Message> after = client.Call(QueryRequest{{}, "", true}, 10000);
+  Result<Message> after = client.Call(QueryRequest{{}, "", true}, Slack(10000));
   REQUIRE(after.has_value());
   CHECK(std::get<QueryReply>(*after).jobs.size() == 5);
   CHECK(DumpDatabase(db) == before);

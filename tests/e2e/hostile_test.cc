@@ -47,7 +47,7 @@ TEST_CASE("hostile_messages") {
 
   // Nothing was created, and the scheduler still serves and runs jobs.
   Client client = cluster.Connect();
-  auto all = client.Call(QueryRequest{{}, "", true}, 5000);
+  auto all = client.Call(QueryRequest{{}, "", true}, Slack(5000));
   REQUIRE(all.has_value());
   CHECK(std::get<QueryReply>(*all).jobs.empty());
   JobId id = cluster.Submit("#!/bin/sh\nexit 0\n", "after");

@@ -70,7 +70,7 @@ TEST_CASE("network_partition") {
   REQUIRE(ReadFile(runs) == "start 1\n");
   Client client = cluster.Connect();
   auto job = [&] {
-    auto r = client.Call(QueryRequest{{id}, "", true}, 5000);
+    auto r = client.Call(QueryRequest{{id}, "", true}, Slack(5000));
     REQUIRE(r.has_value());
     return std::get<QueryReply>(*r).jobs.at(0);
   };

@@ -120,7 +120,7 @@ struct ExecdGuard {
 
 bool NodeUp(TestCluster& cluster, const std::string& name) {
   Client client = cluster.Connect();
-  Result<Message> reply = client.Call(NodesRequest{}, 2000);
+  Result<Message> reply = client.Call(NodesRequest{}, Slack(2000));
   if (!reply || !std::holds_alternative<NodesReply>(*reply)) return false;
   for (const Node& node : std::get<NodesReply>(*reply).nodes) {
     if (node.name == name && node.state == NodeState::kUp) return true;

@@ -36,7 +36,7 @@ JobSpec Sleeper(const TestCluster& cluster, int cores, int priority, bool hold) 
 // The pending jobs in the order the last pass ranked them.
 std::vector<JobId> Ranked(TestCluster& cluster) {
   Client client = cluster.Connect();
-  Result<Message> reply = client.Call(PriorityRequest{}, 10000);
+  Result<Message> reply = client.Call(PriorityRequest{}, Slack(10000));
   REQUIRE_MESSAGE(reply.has_value(), (reply ? "" : reply.error().message()));
   std::vector<JobId> ids;
   for (const JobPriority& p : std::get<PriorityReply>(*reply).jobs) ids.push_back(p.id);
@@ -59,13 +59,13 @@ TEST_CASE("reload_under_load_reorders_pending") {
   // The node is full, so everything submitted next waits.
   Client client = cluster.Connect();
   auto submit = [&](Client& c, const JobSpec& spec) {
-    Result<Message> reply = c.Call(SubmitRequest{spec}, 10000);
+    Result<Message> reply = c.Call(SubmitRequest{spec}, Slack(10000));
     REQUIRE_MESSAGE(reply.has_value(), (reply ? "" : reply.error().message()));
     return std::get<SubmitReply>(*reply).id;
   };
   const JobId blocker = submit(client, Sleeper(cluster, 2, 0, false));
   REQUIRE(WaitUntil([&] {
-    auto r = client.Call(QueryRequest{{blocker}, "", false}, 5000);
+    auto r = client.Call(QueryRequest{{blocker}, "", false}, Slack(5000));
     return r && std::get<QueryReply>(*r).jobs.size() == 1 &&
            std::get<QueryReply>(*r).jobs[0].state == JobState::kRunning;
   }, 20000));
@@ -91,7 +91,7 @@ TEST_CASE("reload_under_load_reorders_pending") {
   std::thread load([&] {
     Client c = cluster.Connect();
     while (!stop) {
-      Result<Message> reply = c.Call(SubmitRequest{Sleeper(cluster, 1, 0, true)}, 10000);
+      Result<Message> reply = c.Call(SubmitRequest{Sleeper(cluster, 1, 0, true)}, Slack(10000));
       if (reply && std::holds_alternative<SubmitReply>(*reply)) {
         acknowledged.push_back(std::get<SubmitReply>(*reply).id);
       }
@@ -126,7 +126,7 @@ TEST_CASE("reload_under_load_reorders_pending") {
   CHECK(acknowledged.size() > 0);
 
   // Nothing was lost or duplicated: every acknowledged job is there once, as submitted.
-  auto all = client.Call(QueryRequest{{}, "", false}, 10000);
+  auto all = client.Call(QueryRequest{{}, "", false}, Slack(10000));
   REQUIRE(all.has_value());
   std::multiset<JobId> seen;
   for (const Job& j : std::get<QueryReply>(*all).jobs) seen.insert(j.id);

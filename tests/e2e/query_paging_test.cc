@@ -136,13 +136,13 @@ TEST_CASE("qstat_streams_pages") {
   SubmitMany(cluster.ipc(), specs);
   Client client = cluster.Connect();
   REQUIRE(WaitUntil([&] {
-    Result<Message> r = client.Call(QueryRequest{{}, "", false, {"running"}}, 5000);
+    Result<Message> r = client.Call(QueryRequest{{}, "", false, {"running"}}, Slack(5000));
     return r && std::get<QueryReply>(*r).jobs.size() == 2;
   }, 30000));
 
   // The same listing in one reply (the old way; 4,551 records fit one message) and in
   // pages through the client library: several pages, the same records.
-  Result<Message> whole = client.Call(QueryRequest{}, 30000);
+  Result<Message> whole = client.Call(QueryRequest{}, Slack(30000));
   REQUIRE(whole.has_value());
   const std::vector<Job>& all = std::get<QueryReply>(*whole).jobs;
   REQUIRE(all.size() == 1 + 2 + 4500);

@@ -110,7 +110,7 @@ TEST_CASE("consumables_and_features") {
     spec.args = {std::to_string(scratch)};
     spec.cwd = cluster.work();
     spec.other_resources = {{"matlab", "1"}, {"scratch_gb", std::to_string(scratch)}};
-    Result<Message> reply = client.Call(SubmitRequest{spec}, 10000);
+    Result<Message> reply = client.Call(SubmitRequest{spec}, Slack(10000));
     REQUIRE(reply.has_value());
     REQUIRE(std::holds_alternative<SubmitReply>(*reply));
     ids.push_back(std::get<SubmitReply>(*reply).id);

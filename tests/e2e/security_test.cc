@@ -62,7 +62,7 @@ struct Munged {
 
 std::set<std::string> NodeNames(TestCluster& cluster) {
   Client client = cluster.Connect();
-  Result<Message> reply = client.Call(NodesRequest{}, 5000);
+  Result<Message> reply = client.Call(NodesRequest{}, Slack(5000));
   REQUIRE(reply.has_value());
   std::set<std::string> names;
   for (const Node& n : std::get<NodesReply>(*reply).nodes) names.insert(n.name);
