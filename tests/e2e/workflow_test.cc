@@ -174,7 +174,10 @@ TEST_CASE("snakemake_workflows") {
 
     // Every job it submitted has ended: the numbers job before the interrupt, the squares
     // by qdel (killed while running: exit_status 137, Grid Engine's failed 100).
-    REQUIRE(WaitUntil([&] { return Run({"qstat"}, env, dir).out.empty(); }, 15000));
+    std::string left;
+    const bool ended = WaitUntil([&] { return (left = Run({"qstat"}, env, dir).out).empty(); },
+                                 30000);
+    REQUIRE_MESSAGE(ended, ("still listed:\n" + left + text + cluster.Logs()));
     const std::vector<std::string> ids = ExternalIds(text);
     REQUIRE_MESSAGE(ids.size() == 4, text);
     for (const std::string& id : ids) {
