@@ -371,9 +371,12 @@ Result<bool> ZmtpDealer::Fill(int64_t deadline, Interrupt interrupt) {
   while (true) {
     const size_t old = in_.size();
     const size_t want = std::max<size_t>(65536, in_.capacity() - old);
-    in_.resize(old + want);
-    const ssize_t n = recv(fd_, in_.data() + old, want, 0);
-    in_.resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
+    // Not resize(): zeroing 64 KiB per read was 7% of a qsub's own CPU time (perf).
+    ssize_t n = 0;
+    in_.resize_and_overwrite(old + want, [&](char* data, size_t) {
+      n = recv(fd_, data + old, want, 0);
+      return old + (n > 0 ? static_cast<size_t>(n) : 0);
+    });
     if (n > 0) return true;
     if (n == 0) {
       Close();
