@@ -168,7 +168,10 @@ TEST_CASE("decide incremental: skipped passes decide what a pass from scratch de
       {"conservative", "planner: {algorithm: conservative, max_jobs_per_pass: 3}\n"},
       {"fcfs planner", "planner: {algorithm: fcfs}\n"},
   };
-  for (const auto& [name, yaml] : policies) {
+  for (const auto& policy : policies) {
+    // Not a structured binding: clang 14 (the sanitizer build) cannot capture one.
+    const std::string& name = policy.first;
+    const std::string& yaml = policy.second;
     CAPTURE(name);
     const std::shared_ptr<const PolicyEngine> engine = yaml.empty() ? nullptr : Engine(yaml);
     Counts counts;
