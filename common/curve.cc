@@ -281,7 +281,7 @@ ZapReply DecideZap(const ZapRequest& request, const NodeKeys& keys) {
   if (it == keys.end()) return refuse("400", "unknown key");
   reply.status_code = "200";
   reply.status_text = "OK";
-  reply.user_id = NodeUserId(it->second);
+  reply.user_id = NodeUserId(it->second, reply.client_key);
   return reply;
 }
 
@@ -289,15 +289,22 @@ std::vector<std::string> ZapReplyFrames(const ZapReply& reply) {
   return {"1.0", reply.request_id, reply.status_code, reply.status_text, reply.user_id, ""};
 }
 
-std::string NodeUserId(const std::string& node) { return "node:" + node; }
+std::string NodeUserId(const std::string& node, const std::string& key) {
+  return "node:" + node + " key:" + key;
+}
 
-std::optional<std::string> NodeFromUserId(std::string_view user_id) {
-  if (!user_id.starts_with("node:") || user_id.size() == 5) return std::nullopt;
-  return std::string(user_id.substr(5));
+std::optional<NodeIdentity> NodeFromUserId(std::string_view user_id) {
+  if (!user_id.starts_with("node:")) return std::nullopt;
+  const size_t space = user_id.find(" key:");
+  if (space == std::string_view::npos || space == 5) return std::nullopt;
+  NodeIdentity id{std::string(user_id.substr(5, space - 5)), std::string(user_id.substr(space + 5))};
+  if (!ValidZ85Key(id.key)) return std::nullopt;
+  return id;
 }
 
 Status CheckNodeSender(const std::string& node, bool curve, bool on_node_endpoint,
-                       std::string_view routing_id, std::string_view user_id) {
+                       std::string_view routing_id, std::string_view user_id,
+                       const NodeKeys& keys) {
   const std::string expected_id = "execd/" + node;
   if (curve) {
     if (!on_node_endpoint) {
@@ -306,14 +313,21 @@ Status CheckNodeSender(const std::string& node, bool curve, bool on_node_endpoin
                                                 "endpoints, over CURVE from an execd holding " +
                                                 node + "'s key (routing id '" + expected_id + "')");
     }
-    const std::optional<std::string> authenticated = NodeFromUserId(user_id);
+    const std::optional<NodeIdentity> authenticated = NodeFromUserId(user_id);
     if (!authenticated) {
       return Error(Code::kPermissionDenied, "this connection is not authenticated as a node");
     }
-    if (*authenticated != node) {
+    if (authenticated->node != node) {
       return Error(Code::kPermissionDenied,
-                   "this connection is authenticated as node '" + *authenticated +
+                   "this connection is authenticated as node '" + authenticated->node +
                        "' (its CURVE key); it may not speak for node '" + node + "'");
+    }
+    auto listed = keys.find(authenticated->key);
+    if (listed == keys.end() || listed->second != node) {
+      return Error(Code::kPermissionDenied,
+                   "the CURVE key this connection was made with (" + authenticated->key +
+                       ") is no longer listed for node '" + node +
+                       "' (revoked); the execd must connect again with a listed key");
     }
   }
   if (routing_id != expected_id && !routing_id.starts_with(expected_id + "/")) {

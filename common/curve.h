@@ -95,7 +95,7 @@ struct ZapReply {
 Result<ZapRequest> ParseZapRequest(const std::vector<std::string>& frames);
 
 // The decision for one handshake. CURVE with a key in `keys`: 200 and User-Id
-// "node:NAME". CURVE with any other key: 400 "unknown key". NULL (an unauthenticated
+// NodeUserId(NAME, key). CURVE with any other key: 400 "unknown key". NULL (an unauthenticated
 // socket of the same process): 200 with no User-Id. Anything else (wrong version,
 // PLAIN, GSSAPI, bad credentials): 400, or 500 for a version we do not speak.
 ZapReply DecideZap(const ZapRequest& request, const NodeKeys& keys);
@@ -103,19 +103,29 @@ ZapReply DecideZap(const ZapRequest& request, const NodeKeys& keys);
 // The frames that answer `reply` (version, request id, status, text, user id, metadata).
 std::vector<std::string> ZapReplyFrames(const ZapReply& reply);
 
-// "node:NAME", and back (nullopt for a User-Id that names no node).
-std::string NodeUserId(const std::string& node);
-std::optional<std::string> NodeFromUserId(std::string_view user_id);
+// The User-Id the ZAP handler gives a connection: "node:NAME key:KEY" (the node and the
+// Z85 public key it authenticated with), and back (nullopt for a User-Id that names no
+// node). The key is kept so that each message can be checked against the allow-list as
+// it is then: removing a key cuts off connections already made with it.
+struct NodeIdentity {
+  std::string node;
+  std::string key;
+  bool operator==(const NodeIdentity&) const = default;
+};
+std::string NodeUserId(const std::string& node, const std::string& key);
+std::optional<NodeIdentity> NodeFromUserId(std::string_view user_id);
 
 // Whether the scheduler may take a node message naming `node` from a connection.
 // With CURVE on (`curve`), it must arrive on a node endpoint (`on_node_endpoint`), from a
-// connection whose ZAP User-Id is "node:<node>". Always, its routing id must be
+// connection whose ZAP User-Id names `node` and a key that `keys` (the allow-list now)
+// still gives to `node`. Always, its routing id must be
 // "execd/<node>" or "execd/<node>/<anything>"; without CURVE that alone decides (and
 // anyone can choose it: the insecure mode). With CURVE an execd adds a random suffix,
 // so that no other connection can take over its routing id (ROUTER handover) and with
 // it the orders meant for it: the suffix travels only inside its encrypted handshake.
 // PermissionDenied saying which condition failed.
 Status CheckNodeSender(const std::string& node, bool curve, bool on_node_endpoint,
-                       std::string_view routing_id, std::string_view user_id);
+                       std::string_view routing_id, std::string_view user_id,
+                       const NodeKeys& keys);
 
 }  // namespace corral

@@ -442,7 +442,7 @@ void Server::Dispatch(const Route& from, Origin origin, zmq::message_t& payload,
     // The ZAP handler set this connection's User-Id from its CURVE key (ServeZap).
     const char* user_id = zmq_msg_gets(payload.handle(), "User-Id");
     if (Status s = CheckNodeSender(node, curve_, origin == Origin::kNodes, from.routing_id,
-                                   user_id != nullptr ? user_id : "");
+                                   user_id != nullptr ? user_id : "", node_keys_);
         !s.ok()) {
       out.push_back({from, ErrorReply{s.code(), s.message()}, env->req, false});
       return;
@@ -667,6 +667,9 @@ Status Server::Run(int signal_fd) {
     std::vector<Outgoing>& out = out_;
     out.clear();
     if (zap_) ServeZap();
+    // A key removed from node_keys_dir takes effect within a tick, also for connections
+    // already made with it (CheckNodeSender checks every node message against node_keys_).
+    if (curve_ && MonotonicNowMs() >= next_tick) ReloadNodeKeysIfChanged(false);
     if (local_) Receive(*local_, Origin::kLocal, batch, out);
     if (remote_) Receive(*remote_, Origin::kRemote, batch, out);
     if (nodes_) Receive(*nodes_, Origin::kNodes, batch, out);

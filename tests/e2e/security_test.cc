@@ -146,6 +146,15 @@ TEST_CASE("security_curve_nodes") {
   for (const Job& job : cluster.WaitJobs({a, b}, 20000)) {
     CHECK(job.state == JobState::kCompleted);
   }
+
+  // Revoking node2's key cuts off the connection it already has: its next heartbeat is
+  // refused, naming the key, while node1 goes on.
+  std::filesystem::remove(cluster.key_dir() + "/nodes/node2.key");
+  CHECK_MESSAGE(refused("execd-node2.log", "is no longer listed for node 'node2' (revoked)"),
+                cluster.Logs());
+  CHECK(Contains(ReadFile(log), "node keys reloaded"));
+  CHECK_FALSE(Contains(ReadFile(cluster.dir() + "/execd-node1.log"), "revoked"));
+  CHECK(Alive(cluster.scheduler_pid()));
 }
 
 TEST_CASE("security_node_impersonation") {

@@ -153,11 +153,12 @@ TEST_CASE("curve: ZAP decisions") {
   };
   ZapReply ok = DecideZap(request("CURVE", {Raw(kPublic)}), keys);
   CHECK(ok.status_code == "200");
-  CHECK(ok.user_id == "node:node1");
+  CHECK(ok.user_id == "node:node1 key:" + std::string(kPublic));
   CHECK(ok.request_id == "id-7");
   CHECK(ok.client_key == kPublic);
-  CHECK(ZapReplyFrames(ok) ==
-        std::vector<std::string>{"1.0", "id-7", "200", "OK", "node:node1", ""});
+  CHECK(ZapReplyFrames(ok) == std::vector<std::string>{"1.0", "id-7", "200", "OK",
+                                                       "node:node1 key:" + std::string(kPublic),
+                                                       ""});
 
   const std::string stranger = GenerateCurveKeyPair()->public_key;
   ZapReply unknown = DecideZap(request("CURVE", {Raw(stranger)}), keys);
@@ -179,27 +180,42 @@ TEST_CASE("curve: ZAP decisions") {
 }
 
 TEST_CASE("curve: which connection may speak for a node") {
-  // CURVE on: node endpoint + User-Id naming the node + routing id.
-  CHECK(CheckNodeSender("node1", true, true, "execd/node1", "node:node1").ok());
-  Status other = CheckNodeSender("node2", true, true, "execd/node2", "node:node1");
+  const std::string k1 = GenerateCurveKeyPair()->public_key;
+  const std::string k2 = GenerateCurveKeyPair()->public_key;
+  const NodeKeys keys = {{k1, "node1"}, {k2, "node2"}};
+  const std::string as1 = NodeUserId("node1", k1);
+  // CURVE on: node endpoint + User-Id naming the node and a key still listed for it +
+  // routing id.
+  CHECK(CheckNodeSender("node1", true, true, "execd/node1", as1, keys).ok());
+  Status other = CheckNodeSender("node2", true, true, "execd/node2", as1, keys);
   CHECK(other.code() == Code::kPermissionDenied);
   CHECK(other.message() ==
         "this connection is authenticated as node 'node1' (its CURVE key); it may not speak for "
         "node 'node2'");
-  CHECK(CheckNodeSender("node1", true, false, "execd/node1", "")
+  CHECK(CheckNodeSender("node1", true, false, "execd/node1", "", keys)
             .message()
             .find("accepted only on the scheduler's node endpoints") != std::string::npos);
-  CHECK(CheckNodeSender("node1", true, true, "execd/node1", "").message() ==
+  CHECK(CheckNodeSender("node1", true, true, "execd/node1", "", keys).message() ==
         "this connection is not authenticated as a node");
-  CHECK(CheckNodeSender("node1", true, true, "execd/node1/5f3a", "node:node1").ok());
-  CHECK(CheckNodeSender("node1", true, true, "execd/x", "node:node1").message() ==
+  CHECK(CheckNodeSender("node1", true, true, "execd/node1/5f3a", as1, keys).ok());
+  CHECK(CheckNodeSender("node1", true, true, "execd/x", as1, keys).message() ==
         "node messages must come from routing id 'execd/node1' (or 'execd/node1/...')");
-  CHECK_FALSE(CheckNodeSender("node1", true, true, "execd/node12", "node:node1").ok());
+  CHECK_FALSE(CheckNodeSender("node1", true, true, "execd/node12", as1, keys).ok());
+  // A key removed from the allow-list (or given to another node since) no longer speaks
+  // for the node, on a connection made while it was listed.
+  Status revoked = CheckNodeSender("node1", true, true, "execd/node1", as1, {{k2, "node2"}});
+  CHECK(revoked.code() == Code::kPermissionDenied);
+  CHECK(revoked.message() == "the CURVE key this connection was made with (" + k1 +
+                                 ") is no longer listed for node 'node1' (revoked); the execd "
+                                 "must connect again with a listed key");
+  CHECK_FALSE(CheckNodeSender("node1", true, true, "execd/node1", as1, {{k1, "node2"}}).ok());
   // CURVE off: the routing id alone.
-  CHECK(CheckNodeSender("node1", false, false, "execd/node1", "").ok());
-  CHECK_FALSE(CheckNodeSender("node1", false, true, "execd/node2", "").ok());
-  CHECK(NodeFromUserId("node:a") == "a");
-  CHECK_FALSE(NodeFromUserId("node:").has_value());
+  CHECK(CheckNodeSender("node1", false, false, "execd/node1", "", {}).ok());
+  CHECK_FALSE(CheckNodeSender("node1", false, true, "execd/node2", "", {}).ok());
+  CHECK(NodeFromUserId(as1) == NodeIdentity{"node1", k1});
+  CHECK_FALSE(NodeFromUserId("node:a").has_value());  // the form before keys were kept
+  CHECK_FALSE(NodeFromUserId("node: key:" + k1).has_value());
+  CHECK_FALSE(NodeFromUserId("node:a key:short").has_value());
   CHECK_FALSE(NodeFromUserId("alice").has_value());
 }
 
