@@ -27,6 +27,7 @@
 #include "execd/inventory.h"
 #include "execd/job_data.h"
 #include "execd/shepherd.h"
+#include "execd/spawner.h"
 #include "execd/spool.h"
 
 namespace corral {
@@ -119,26 +120,33 @@ constexpr int kReportTimeoutMs = 5000;
 
 const SystemClock kSystemClock;
 
-// The pgid a new shepherd sends on `fd` (see RunShepherd), or 0 if none came.
-pid_t ReadReport(int fd) {
+// What a new shepherd sent on its report pipe (see RunShepherd): the job's pgid, 0 if none
+// came; `eof` when the pipe was closed by every writer rather than the wait timing out.
+struct Report {
+  pid_t pgid = 0;
+  bool eof = false;
+};
+
+Report ReadReport(int fd) {
   const int64_t deadline = MonotonicNowMs() + kReportTimeoutMs;
   pid_t pgid = 0;
   size_t got = 0;
   auto* bytes = reinterpret_cast<char*>(&pgid);
   while (got < sizeof(pgid)) {
     const int64_t left = deadline - MonotonicNowMs();
-    if (left <= 0) return 0;
+    if (left <= 0) return {};
     pollfd item{fd, POLLIN, 0};
-    if (poll(&item, 1, static_cast<int>(left)) < 0 && errno != EINTR) return 0;
+    if (poll(&item, 1, static_cast<int>(left)) < 0 && errno != EINTR) return {};
     const ssize_t n = read(fd, bytes + got, sizeof(pgid) - got);
-    if (n == 0) return 0;  // the shepherd ended before its job existed: its exit file says why
+    // The shepherd ended before its job existed: its exit file says why.
+    if (n == 0) return {.pgid = 0, .eof = true};
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
-      return 0;
+      return {};
     }
     got += static_cast<size_t>(n);
   }
-  return pgid;
+  return {.pgid = pgid, .eof = false};
 }
 
 // The pid recorded in a shepherd.pid or job.pgid file; nullopt when missing or unreadable.
@@ -436,9 +444,18 @@ Result<std::unique_ptr<PosixLauncher>> PosixLauncher::Create(LauncherOptions opt
   if (options.clock == nullptr) options.clock = &kSystemClock;
   if (options.cpus.empty()) options.cpus = AllowedCpus();
   (void)BootId();  // read here once, not by every shepherd (they inherit it)
-  return std::unique_ptr<PosixLauncher>(
+  std::unique_ptr<PosixLauncher> launcher(
       new PosixLauncher(std::move(options), LookupUser(self).name));
+  // Forked now, while this process is small and single-threaded (the execd creates its
+  // launcher before ZeroMQ starts): every shepherd is a fork of this small copy.
+  Result<std::unique_ptr<Spawner>> spawner = Spawner::Start(launcher->options_.clock);
+  if (!spawner) return std::unexpected(spawner.error());
+  launcher->spawner_ = std::move(*spawner);
+  return launcher;
 }
+
+PosixLauncher::PosixLauncher(LauncherOptions options, std::string self_name)
+    : options_(std::move(options)), self_name_(std::move(self_name)) {}
 
 PosixLauncher::~PosixLauncher() {
   // The shepherds carry on: a new launcher re-attaches to them (Recover).
@@ -453,34 +470,42 @@ Result<Recovery> PosixLauncher::Recover() {
   Recovery out;
   for (const AttemptKey& key : *keys) {
     if (running_.contains(key)) continue;
-    const AttemptPaths paths = PathsOf(options_.spool_dir, key);
-    std::error_code ec;
-    if (fs::exists(paths.exit, ec)) {
-      out.ended.push_back(Collect(key, ""));
-      continue;
+    if (Adopt(key, /*missing_is_lost=*/true, out.ended) == Adopted::kRunning) {
+      out.running.push_back(key);
     }
-    const std::optional<ProcessId> shepherd = ReadProcessId(paths.shepherd_pid);
-    if (!shepherd || !StillRunning(*shepherd)) {
-      // It may have written its exit file and exited since the check above.
-      out.ended.push_back(Collect(key, shepherd ? "" : "no readable shepherd.pid"));
-      continue;
-    }
-    Tracked tracked{.shepherd = shepherd->pid, .child = false, .identity = *shepherd};
-    tracked.pidfd = static_cast<int>(syscall(SYS_pidfd_open, shepherd->pid, 0));
-    // The pid could have changed hands between the check and pidfd_open: check again, now
-    // that the pidfd pins whichever process it names.
-    if (tracked.pidfd >= 0 && !StillRunning(*shepherd)) {
-      close(tracked.pidfd);
-      out.ended.push_back(Collect(key, ""));
-      continue;
-    }
-    if (std::optional<ProcessId> leader = ReadProcessId(paths.job_pgid)) {
-      tracked.job_pgid = leader->pid;
-    }
-    running_[key] = tracked;
-    out.running.push_back(key);
   }
   return out;
+}
+
+PosixLauncher::Adopted PosixLauncher::Adopt(const AttemptKey& key, bool missing_is_lost,
+                                            std::vector<AttemptEnd>& ended) {
+  const AttemptPaths paths = PathsOf(options_.spool_dir, key);
+  std::error_code ec;
+  if (fs::exists(paths.exit, ec)) {
+    ended.push_back(Collect(key, ""));
+    return Adopted::kEnded;
+  }
+  const std::optional<ProcessId> shepherd = ReadProcessId(paths.shepherd_pid);
+  if (!shepherd && !missing_is_lost && !fs::exists(paths.exit, ec)) return Adopted::kNothing;
+  if (!shepherd || !StillRunning(*shepherd)) {
+    // It may have written its exit file and exited since the check above.
+    ended.push_back(Collect(key, shepherd ? "" : "no readable shepherd.pid"));
+    return Adopted::kEnded;
+  }
+  Tracked tracked{.shepherd = shepherd->pid, .child = false, .identity = *shepherd};
+  tracked.pidfd = static_cast<int>(syscall(SYS_pidfd_open, shepherd->pid, 0));
+  // The pid could have changed hands between the check and pidfd_open: check again, now
+  // that the pidfd pins whichever process it names.
+  if (tracked.pidfd >= 0 && !StillRunning(*shepherd)) {
+    close(tracked.pidfd);
+    ended.push_back(Collect(key, ""));
+    return Adopted::kEnded;
+  }
+  if (std::optional<ProcessId> leader = ReadProcessId(paths.job_pgid)) {
+    tracked.job_pgid = leader->pid;
+  }
+  running_[key] = tracked;
+  return Adopted::kRunning;
 }
 
 Result<pid_t> PosixLauncher::Launch(const Job& job) {
@@ -606,28 +631,117 @@ Result<pid_t> PosixLauncher::Launch(const Job& job) {
     plan.sh_argv.insert(plan.sh_argv.end(), spec.args.begin(), spec.args.end());
   }
 
-  int report[2];
-  if (pipe2(report, O_CLOEXEC) != 0) {
-    return Error(Code::kUnavailable, "cannot create a pipe: " + Errno(errno));
-  }
-  const pid_t pid = fork();
-  if (pid < 0) {
-    const int err = errno;
-    close(report[0]);
+  return StartShepherd(shepherd);
+}
+
+Result<pid_t> PosixLauncher::StartShepherd(const ShepherdPlan& plan) {
+  const AttemptKey& key = plan.key;
+  for (int round = 0;; ++round) {
+    if (Status s = EnsureSpawner(); !s.ok()) return std::unexpected(s);
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) {
+      return Error(Code::kUnavailable, "cannot create a pipe: " + Errno(errno));
+    }
+    const SpawnOutcome out = spawner_->Spawn(plan, report[1]);
     close(report[1]);
-    return Error(Code::kUnavailable, "cannot fork: " + Errno(err));
-  }
-  if (pid == 0) {
+    // Before the new pid is recorded: an exit read on the way may be of an earlier owner of it.
+    ApplyExits(out.exits_before);
+    if (out.kind == SpawnOutcome::Kind::kStarted) {
+      // Only the start of the job stands between us and the pgid, so this wait is short; it
+      // lets Kill reach the job at once. A start failure comes later, through the exit file.
+      const Report report_read = ReadReport(report[0]);
+      close(report[0]);
+      running_[key] = Tracked{.shepherd = out.pid, .child = true, .job_pgid = report_read.pgid};
+      return out.pid;
+    }
+    if (out.kind == SpawnOutcome::Kind::kNotStarted && spawner_->alive()) {
+      close(report[0]);
+      return Error(Code::kUnavailable, out.error);
+    }
+    // The spawner is gone. If it had the plan, a shepherd may run it: once no process holds
+    // the report pipe (the dead spawner's copy is closed; a shepherd keeps its own until its
+    // job has started), the spool tells whether one did.
+    const Report report_read =
+        out.kind == SpawnOutcome::Kind::kUnknown ? ReadReport(report[0]) : Report{.eof = true};
     close(report[0]);
-    RunShepherd(shepherd, report[1]);
+    OnSpawnerDeath(out.error);
+    if (out.kind == SpawnOutcome::Kind::kUnknown) {
+      // EOF without a pgid and no shepherd.pid: no shepherd got as far as its records, so no
+      // job process exists. Anything else is adopted like an attempt found at start-up.
+      const bool started = !report_read.eof || report_read.pgid > 0;
+      switch (Adopt(key, started, ended_)) {
+        case Adopted::kRunning:
+          return running_[key].shepherd;
+        case Adopted::kEnded: {
+          const std::optional<ProcessId> recorded =
+              ReadProcessId(PathsOf(options_.spool_dir, key).shepherd_pid);
+          return recorded ? recorded->pid : 0;
+        }
+        case Adopted::kNothing:
+          break;
+      }
+    }
+    if (round > 0) return Error(Code::kUnavailable, "cannot start a shepherd: " + out.error);
+    // Nothing of this attempt was started: once more, with a new spawner.
   }
-  close(report[1]);
-  // Only the fork of the job stands between us and the pgid, so this wait is short; it
-  // lets Kill reach the job at once. A start failure comes later, through the exit file.
-  const pid_t pgid = ReadReport(report[0]);
-  close(report[0]);
-  running_[key] = Tracked{.shepherd = pid, .child = true, .job_pgid = pgid};
-  return pid;
+}
+
+Status PosixLauncher::EnsureSpawner() {
+  if (spawner_ && spawner_->alive()) return OkStatus();
+  if (spawner_) OnSpawnerDeath("");
+  Result<std::unique_ptr<Spawner>> spawner = Spawner::Start(options_.clock);
+  if (!spawner) {
+    Log("cannot start a new spawner: " + spawner.error().message());
+    return spawner.error();
+  }
+  spawner_ = std::move(*spawner);
+  Log("started a new spawner (pid " + std::to_string(spawner_->pid()) + ")");
+  return OkStatus();
+}
+
+void PosixLauncher::OnSpawnerDeath(const std::string& why) {
+  if (!spawner_) return;
+  // Exits it reported before it died are still in the socket: they count.
+  ApplyExits(spawner_->TakeExits());
+  const pid_t dead = spawner_->pid();
+  spawner_.reset();  // reaps it
+  // Its shepherds run on, now orphans: watched through pidfds like those of an earlier execd.
+  std::vector<AttemptKey> orphans;
+  for (const auto& [key, tracked] : running_) {
+    if (tracked.child && !tracked.exited) orphans.push_back(key);
+  }
+  size_t still_running = 0;
+  for (const AttemptKey& key : orphans) {
+    if (Adopt(key, /*missing_is_lost=*/true, ended_) == Adopted::kRunning) {
+      ++still_running;
+    } else {
+      running_.erase(key);
+    }
+  }
+  Log("the spawner (pid " + std::to_string(dead) + ") died" +
+      (why.empty() ? "" : " (" + why + ")") + "; " + std::to_string(still_running) + " of its " +
+      std::to_string(orphans.size()) +
+      " running shepherd(s) re-attached; a new spawner starts with the next job");
+}
+
+void PosixLauncher::ApplyExits(const std::vector<ShepherdExit>& exits) {
+  for (const ShepherdExit& exit : exits) {
+    for (auto& [key, tracked] : running_) {
+      if (tracked.child && !tracked.exited && tracked.shepherd == exit.pid) {
+        tracked.exited = true;
+        tracked.status = exit.status;
+        break;
+      }
+    }
+  }
+}
+
+void PosixLauncher::Log(const std::string& line) const {
+  if (options_.log) {
+    options_.log(line);
+  } else {
+    std::fprintf(stderr, "corral launcher: %s\n", line.c_str());
+  }
 }
 
 bool PosixLauncher::Kill(const AttemptKey& key) {
@@ -648,19 +762,21 @@ bool PosixLauncher::Kill(const AttemptKey& key) {
 }
 
 std::vector<AttemptEnd> PosixLauncher::Reap() {
-  std::vector<AttemptEnd> ended;
+  if (spawner_) {
+    ApplyExits(spawner_->TakeExits());
+    if (!spawner_->alive()) OnSpawnerDeath("");
+  }
+  std::vector<AttemptEnd> ended = std::exchange(ended_, {});
   for (auto it = running_.begin(); it != running_.end();) {
     Tracked& tracked = it->second;
     std::string how;
     if (tracked.child) {
-      int status = 0;
-      const pid_t reaped = waitpid(tracked.shepherd, &status, WNOHANG);
-      if (reaped == 0 || (reaped < 0 && errno == EINTR)) {
-        ++it;  // still running
+      // The spawner reaped it and said so (ApplyExits).
+      if (!tracked.exited) {
+        ++it;
         continue;
       }
-      // ECHILD only if someone else reaped our child: the exit file still tells.
-      how = reaped == tracked.shepherd ? DescribeWaitStatus(status) : "";
+      how = DescribeWaitStatus(tracked.status);
     } else if (tracked.pidfd >= 0) {
       pollfd item{tracked.pidfd, POLLIN, 0};
       if (poll(&item, 1, 0) <= 0) {
@@ -705,13 +821,17 @@ AttemptEnd PosixLauncher::Collect(const AttemptKey& key, const std::string& how)
 
 std::vector<int> PosixLauncher::WatchFds() const {
   std::vector<int> fds;
+  if (spawner_) fds.push_back(spawner_->fd());
   for (const auto& [key, tracked] : running_) {
     if (tracked.pidfd >= 0) fds.push_back(tracked.pidfd);
   }
   return fds;
 }
 
+pid_t PosixLauncher::SpawnerPid() const { return spawner_ ? spawner_->pid() : 0; }
+
 bool PosixLauncher::NeedsPolling() const {
+  if (!ended_.empty()) return true;
   return std::any_of(running_.begin(), running_.end(), [](const auto& entry) {
     return !entry.second.child && entry.second.pidfd < 0;
   });
