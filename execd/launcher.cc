@@ -1,6 +1,7 @@
 // The pure Grid Engine rules for output paths and the job environment, and PosixLauncher:
 // it prepares everything an attempt needs before fork, hands it to a shepherd
-// (execd/shepherd.cc), and later collects the shepherd's exit file (execd/spool.cc).
+// (execd/shepherd.cc), and later collects the shepherd's exit file (execd/spool.cc). Its
+// side of the spawner that forks the shepherds is in launcher_spawner.cc.
 #include "execd/launcher.h"
 
 #include <fcntl.h>
@@ -27,6 +28,7 @@
 #include "execd/inventory.h"
 #include "execd/job_data.h"
 #include "execd/shepherd.h"
+#include "execd/spawner.h"
 #include "execd/spool.h"
 
 namespace corral {
@@ -113,33 +115,7 @@ Status WriteFileAs(const std::string& path, const std::string& text, mode_t mode
   return OkStatus();
 }
 
-// How long Launch waits for a new shepherd to report its job's pgid. It only forks and
-// writes two small files first; this bounds a hung spool disk, not the normal case.
-constexpr int kReportTimeoutMs = 5000;
-
 const SystemClock kSystemClock;
-
-// The pgid a new shepherd sends on `fd` (see RunShepherd), or 0 if none came.
-pid_t ReadReport(int fd) {
-  const int64_t deadline = MonotonicNowMs() + kReportTimeoutMs;
-  pid_t pgid = 0;
-  size_t got = 0;
-  auto* bytes = reinterpret_cast<char*>(&pgid);
-  while (got < sizeof(pgid)) {
-    const int64_t left = deadline - MonotonicNowMs();
-    if (left <= 0) return 0;
-    pollfd item{fd, POLLIN, 0};
-    if (poll(&item, 1, static_cast<int>(left)) < 0 && errno != EINTR) return 0;
-    const ssize_t n = read(fd, bytes + got, sizeof(pgid) - got);
-    if (n == 0) return 0;  // the shepherd ended before its job existed: its exit file says why
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return 0;
-    }
-    got += static_cast<size_t>(n);
-  }
-  return pgid;
-}
 
 // The pid recorded in a shepherd.pid or job.pgid file; nullopt when missing or unreadable.
 std::optional<ProcessId> ReadProcessId(const std::string& path) {
@@ -436,9 +412,18 @@ Result<std::unique_ptr<PosixLauncher>> PosixLauncher::Create(LauncherOptions opt
   if (options.clock == nullptr) options.clock = &kSystemClock;
   if (options.cpus.empty()) options.cpus = AllowedCpus();
   (void)BootId();  // read here once, not by every shepherd (they inherit it)
-  return std::unique_ptr<PosixLauncher>(
+  std::unique_ptr<PosixLauncher> launcher(
       new PosixLauncher(std::move(options), LookupUser(self).name));
+  // Forked now, while this process is small and single-threaded (the execd creates its
+  // launcher before ZeroMQ starts): every shepherd is a fork of this small copy.
+  Result<std::unique_ptr<Spawner>> spawner = Spawner::Start(launcher->options_.clock);
+  if (!spawner) return std::unexpected(spawner.error());
+  launcher->spawner_ = std::move(*spawner);
+  return launcher;
 }
+
+PosixLauncher::PosixLauncher(LauncherOptions options, std::string self_name)
+    : options_(std::move(options)), self_name_(std::move(self_name)) {}
 
 PosixLauncher::~PosixLauncher() {
   // The shepherds carry on: a new launcher re-attaches to them (Recover).
@@ -453,34 +438,42 @@ Result<Recovery> PosixLauncher::Recover() {
   Recovery out;
   for (const AttemptKey& key : *keys) {
     if (running_.contains(key)) continue;
-    const AttemptPaths paths = PathsOf(options_.spool_dir, key);
-    std::error_code ec;
-    if (fs::exists(paths.exit, ec)) {
-      out.ended.push_back(Collect(key, ""));
-      continue;
+    if (Adopt(key, /*missing_is_lost=*/true, out.ended) == Adopted::kRunning) {
+      out.running.push_back(key);
     }
-    const std::optional<ProcessId> shepherd = ReadProcessId(paths.shepherd_pid);
-    if (!shepherd || !StillRunning(*shepherd)) {
-      // It may have written its exit file and exited since the check above.
-      out.ended.push_back(Collect(key, shepherd ? "" : "no readable shepherd.pid"));
-      continue;
-    }
-    Tracked tracked{.shepherd = shepherd->pid, .child = false, .identity = *shepherd};
-    tracked.pidfd = static_cast<int>(syscall(SYS_pidfd_open, shepherd->pid, 0));
-    // The pid could have changed hands between the check and pidfd_open: check again, now
-    // that the pidfd pins whichever process it names.
-    if (tracked.pidfd >= 0 && !StillRunning(*shepherd)) {
-      close(tracked.pidfd);
-      out.ended.push_back(Collect(key, ""));
-      continue;
-    }
-    if (std::optional<ProcessId> leader = ReadProcessId(paths.job_pgid)) {
-      tracked.job_pgid = leader->pid;
-    }
-    running_[key] = tracked;
-    out.running.push_back(key);
   }
   return out;
+}
+
+PosixLauncher::Adopted PosixLauncher::Adopt(const AttemptKey& key, bool missing_is_lost,
+                                            std::vector<AttemptEnd>& ended) {
+  const AttemptPaths paths = PathsOf(options_.spool_dir, key);
+  std::error_code ec;
+  if (fs::exists(paths.exit, ec)) {
+    ended.push_back(Collect(key, ""));
+    return Adopted::kEnded;
+  }
+  const std::optional<ProcessId> shepherd = ReadProcessId(paths.shepherd_pid);
+  if (!shepherd && !missing_is_lost && !fs::exists(paths.exit, ec)) return Adopted::kNothing;
+  if (!shepherd || !StillRunning(*shepherd)) {
+    // It may have written its exit file and exited since the check above.
+    ended.push_back(Collect(key, shepherd ? "" : "no readable shepherd.pid"));
+    return Adopted::kEnded;
+  }
+  Tracked tracked{.shepherd = shepherd->pid, .child = false, .identity = *shepherd};
+  tracked.pidfd = static_cast<int>(syscall(SYS_pidfd_open, shepherd->pid, 0));
+  // The pid could have changed hands between the check and pidfd_open: check again, now
+  // that the pidfd pins whichever process it names.
+  if (tracked.pidfd >= 0 && !StillRunning(*shepherd)) {
+    close(tracked.pidfd);
+    ended.push_back(Collect(key, ""));
+    return Adopted::kEnded;
+  }
+  if (std::optional<ProcessId> leader = ReadProcessId(paths.job_pgid)) {
+    tracked.job_pgid = leader->pid;
+  }
+  running_[key] = tracked;
+  return Adopted::kRunning;
 }
 
 Result<pid_t> PosixLauncher::Launch(const Job& job) {
@@ -606,28 +599,7 @@ Result<pid_t> PosixLauncher::Launch(const Job& job) {
     plan.sh_argv.insert(plan.sh_argv.end(), spec.args.begin(), spec.args.end());
   }
 
-  int report[2];
-  if (pipe2(report, O_CLOEXEC) != 0) {
-    return Error(Code::kUnavailable, "cannot create a pipe: " + Errno(errno));
-  }
-  const pid_t pid = fork();
-  if (pid < 0) {
-    const int err = errno;
-    close(report[0]);
-    close(report[1]);
-    return Error(Code::kUnavailable, "cannot fork: " + Errno(err));
-  }
-  if (pid == 0) {
-    close(report[0]);
-    RunShepherd(shepherd, report[1]);
-  }
-  close(report[1]);
-  // Only the fork of the job stands between us and the pgid, so this wait is short; it
-  // lets Kill reach the job at once. A start failure comes later, through the exit file.
-  const pid_t pgid = ReadReport(report[0]);
-  close(report[0]);
-  running_[key] = Tracked{.shepherd = pid, .child = true, .job_pgid = pgid};
-  return pid;
+  return StartShepherd(shepherd);
 }
 
 bool PosixLauncher::Kill(const AttemptKey& key) {
@@ -648,19 +620,21 @@ bool PosixLauncher::Kill(const AttemptKey& key) {
 }
 
 std::vector<AttemptEnd> PosixLauncher::Reap() {
-  std::vector<AttemptEnd> ended;
+  if (spawner_) {
+    ApplyExits(spawner_->TakeExits());
+    if (!spawner_->alive()) OnSpawnerDeath("");
+  }
+  std::vector<AttemptEnd> ended = std::exchange(ended_, {});
   for (auto it = running_.begin(); it != running_.end();) {
     Tracked& tracked = it->second;
     std::string how;
     if (tracked.child) {
-      int status = 0;
-      const pid_t reaped = waitpid(tracked.shepherd, &status, WNOHANG);
-      if (reaped == 0 || (reaped < 0 && errno == EINTR)) {
-        ++it;  // still running
+      // The spawner reaped it and said so (ApplyExits).
+      if (!tracked.exited) {
+        ++it;
         continue;
       }
-      // ECHILD only if someone else reaped our child: the exit file still tells.
-      how = reaped == tracked.shepherd ? DescribeWaitStatus(status) : "";
+      how = DescribeWaitStatus(tracked.status);
     } else if (tracked.pidfd >= 0) {
       pollfd item{tracked.pidfd, POLLIN, 0};
       if (poll(&item, 1, 0) <= 0) {
@@ -705,13 +679,17 @@ AttemptEnd PosixLauncher::Collect(const AttemptKey& key, const std::string& how)
 
 std::vector<int> PosixLauncher::WatchFds() const {
   std::vector<int> fds;
+  if (spawner_) fds.push_back(spawner_->fd());
   for (const auto& [key, tracked] : running_) {
     if (tracked.pidfd >= 0) fds.push_back(tracked.pidfd);
   }
   return fds;
 }
 
+pid_t PosixLauncher::SpawnerPid() const { return spawner_ ? spawner_->pid() : 0; }
+
 bool PosixLauncher::NeedsPolling() const {
+  if (!ended_.empty()) return true;
   return std::any_of(running_.begin(), running_.end(), [](const auto& entry) {
     return !entry.second.child && entry.second.pidfd < 0;
   });

@@ -176,6 +176,9 @@ struct LauncherOptions {
   // is false (ExecdConfig::allow_root_jobs, set from the config); true here so that a
   // launcher embedded in a test runs the jobs of whoever runs the test.
   bool allow_root_jobs = true;
+  // Where the launcher reports a death of its spawner and the start of a new one; null:
+  // stderr.
+  std::function<void(const std::string&)> log;
 };
 
 // Whether this execd may run `job` at all, given the user it runs as (`execd_uid`, named
@@ -186,22 +189,31 @@ struct LauncherOptions {
 Status CheckJobOwner(const Job& job, uid_t execd_uid, const std::string& execd_user,
                      bool allow_root_jobs);
 
-// Each attempt runs under its own shepherd (a fork of the execd in a new session), which
+class Spawner;
+struct ShepherdExit;
+struct ShepherdPlan;
+
+// Each attempt runs under its own shepherd (a fork of the spawner in a new session), which
 // starts the job in its own process group and writes the outcome to the spool. As root, the
 // job runs as its owner: uid, gid and supplementary groups from the node's passwd and group
 // databases (resolved here, before fork), set in the job child before it opens its output
 // files or execs, so that it can reach only what its owner can. Without root, only jobs
 // of the execd's own user run (CheckJobOwner). The spool keeps the execd's records (0600)
 // apart from the few files a job reads, which belong to its owner (see execd/spool.h).
-// Shepherds started here are reaped with waitpid after SIGCHLD; those of an earlier execd
-// are watched through pidfds (WatchFds). Destroying the launcher leaves every attempt
+// The shepherds are forked by the launcher's spawner (execd/spawner.h), a small process
+// forked once by Create, which reaps them and reports their exits on a socket (WatchFds);
+// those of an earlier execd, or of a spawner that died, are watched through pidfds. A dead
+// spawner is noticed (Reap, Launch), logged, and replaced at the next Launch; no attempt
+// is lost with it. Destroying the launcher ends the spawner and leaves every attempt
 // running. Not copyable: it tracks processes.
 class PosixLauncher final : public Launcher {
  public:
   // Creates SPOOL/jobs if needed (mode 0711: jobs reach their own attempt's files by name but
-  // list nothing); a relative spool_dir is made absolute. InvalidArgument when the spool is
-  // not this process's own (owned by another user, writable by group or others, searchable
-  // by no one when running as root), Internal when it cannot be created.
+  // list nothing); a relative spool_dir is made absolute; forks the spawner (call it before
+  // this process starts threads, so that the spawner stays small). InvalidArgument when the
+  // spool is not this process's own (owned by another user, writable by group or others,
+  // searchable by no one when running as root), Internal when it cannot be created,
+  // Unavailable when the spawner cannot be started.
   static Result<std::unique_ptr<PosixLauncher>> Create(LauncherOptions options);
   ~PosixLauncher() override;
 
@@ -218,12 +230,15 @@ class PosixLauncher final : public Launcher {
   size_t RunningCount() const override { return running_.size(); }
   Status Release(const AttemptKey& key) override;
 
-  // Descriptors that become readable when a re-attached shepherd exits: poll them with the
-  // loop's other sockets and call Reap when one is. Owned by the launcher.
+  // Descriptors that become readable when a shepherd exits (the spawner's socket, the pidfds
+  // of re-attached shepherds) or the spawner dies: poll them with the loop's other sockets
+  // and call Reap when one is. Owned by the launcher; the set changes after Launch and Reap.
   std::vector<int> WatchFds() const;
-  // True when some re-attached shepherd has no pidfd (a kernel before 5.3): then call Reap
-  // every few hundred milliseconds.
+  // True when some re-attached shepherd has no pidfd (a kernel before 5.3) or an end is
+  // waiting to be reaped: then call Reap within a few hundred milliseconds.
   bool NeedsPolling() const;
+  // The spawner's pid (0 when none runs), for logs and tests.
+  pid_t SpawnerPid() const;
 
   PosixLauncher(const PosixLauncher&) = delete;
   PosixLauncher& operator=(const PosixLauncher&) = delete;
@@ -231,20 +246,38 @@ class PosixLauncher final : public Launcher {
  private:
   struct Tracked {
     pid_t shepherd = 0;
-    bool child = true;   // forked here, so reaped here; false when re-attached
+    bool child = true;    // forked by the current spawner, which reports its exit; false when
+                          // re-attached (from the spool, or after the spawner's death)
+    bool exited = false;  // child: the spawner reaped it, with wait status `status`
+    int status = 0;
     int pidfd = -1;      // re-attached: readable once the shepherd has exited
     pid_t job_pgid = 0;  // 0 until known (then read from job.pgid on demand)
     ProcessId identity;  // re-attached: tells the shepherd from a later owner of its pid
   };
 
-  PosixLauncher(LauncherOptions options, std::string self_name)
-      : options_(std::move(options)), self_name_(std::move(self_name)) {}
+  PosixLauncher(LauncherOptions options, std::string self_name);
   // The end of an attempt whose shepherd has exited: its exit file, else "lost".
   AttemptEnd Collect(const AttemptKey& key, const std::string& how);
+  // Takes over `key` from what the spool says: its shepherd still runs (tracked through a
+  // pidfd: kRunning), or it has ended (its end appended to `ended`: kEnded). Without an exit
+  // file or a shepherd.pid it is lost, or with !missing_is_lost kNothing (never started).
+  enum class Adopted { kRunning, kEnded, kNothing };
+  Adopted Adopt(const AttemptKey& key, bool missing_is_lost, std::vector<AttemptEnd>& ended);
+  // Hands a prepared plan to the spawner (a new one if it died) and tracks the shepherd.
+  Result<pid_t> StartShepherd(const ShepherdPlan& plan);
+  Status EnsureSpawner();
+  // The spawner is gone: applies the exits it reported, reaps it, adopts its running
+  // shepherds through the spool and logs it. `why`: what the caller saw, if anything.
+  void OnSpawnerDeath(const std::string& why);
+  // Marks the current spawner's children that it reaped, in the order reported.
+  void ApplyExits(const std::vector<ShepherdExit>& exits);
+  void Log(const std::string& line) const;
 
   LauncherOptions options_;
   std::string self_name_;  // the user this process runs as, for CheckJobOwner's messages
   std::map<AttemptKey, Tracked> running_;
+  std::unique_ptr<Spawner> spawner_;
+  std::vector<AttemptEnd> ended_;  // ends found outside Reap (spawner death), for the next Reap
 };
 
 // SIGKILLs the process group of every job still running under a shepherd of `spool_dir`

@@ -60,6 +60,11 @@ DESCRIPTION
     job's process group, then SIGKILL 5 s later, and records how the job ended in the
     spool.
 
+    Shepherds are forked by corral-spawner, a small single-threaded copy of
+    corral-execd made at its start (one fork of a small process per job is much cheaper
+    than one of the whole daemon). It reaps them and reports their ends. If it dies,
+    corral-execd logs it, watches the running shepherds itself and starts another.
+
     Shepherds outlive corral-execd: it can be stopped, upgraded or killed (even with
     SIGKILL) without ending any job. At start it re-attaches to the attempts still
     running, reports those that ended while it was away, and reports as failed ("lost")
@@ -621,14 +626,15 @@ int RunExecd(const ExecdConfig& config) {
                                  "); jobs of other users are refused"
                            : std::string("jobs run as their owners; jobs of root are ") +
                                  (config.allow_root_jobs ? "allowed" : "refused"));
-  Result<std::unique_ptr<PosixLauncher>> launcher =
-      PosixLauncher::Create({.spool_dir = config.spool_dir,
-                             .host = JobHost{config.node, LocalHostName()},
-                             .kill_grace_ms = config.kill_grace_ms,
-                             .cpus = inventory.cpus,
-                             .memory = *memory,
-                             .gpus = std::move(gpus),
-                             .allow_root_jobs = config.allow_root_jobs});
+  Result<std::unique_ptr<PosixLauncher>> launcher = PosixLauncher::Create(
+      {.spool_dir = config.spool_dir,
+       .host = JobHost{config.node, LocalHostName()},
+       .kill_grace_ms = config.kill_grace_ms,
+       .cpus = inventory.cpus,
+       .memory = *memory,
+       .gpus = std::move(gpus),
+       .allow_root_jobs = config.allow_root_jobs,
+       .log = [node = config.node](const std::string& line) { LogLine(node, line); }});
   if (!launcher) {
     Complain(launcher.error().message());
     return 1;

@@ -1,4 +1,5 @@
-// The per-attempt shepherd: a forked (never exec'd) copy of the execd that starts one job in
+// The per-attempt shepherd: a forked (never exec'd) copy of the spawner (execd/spawner.h, a
+// small copy of the execd made at its start) that starts one job in
 // its own process group, waits for it, enforces its wall-clock limit and leaves the outcome
 // in the attempt's exit file. It runs in a session of its own and outlives the execd.
 // What to run is decided before fork (PosixLauncher::Launch); nothing here decides policy.
@@ -51,8 +52,13 @@ struct ShepherdPlan {
   GpuFencePlan gpu_fence;            // the attempt's devices cgroup; empty cgroup_dir = none
 };
 
-// Call only in the child of fork(); never returns. In order: resets the signal mask and
-// dispositions, setsid(), keeps only `report_fd` (moved to fd 3) and /dev/null on 0-2,
+// Sets every signal's disposition to the default but SIGPIPE's, ignored: what a shepherd
+// starts from. The spawner calls it once at its start (its shepherds inherit the result).
+void ResetSignalDispositions();
+
+// Call only in the child of fork() of a process whose signal dispositions are those
+// ResetSignalDispositions sets (the spawner); never returns. In order: clears the signal
+// mask, setsid(), keeps only `report_fd` (moved to fd 3) and /dev/null on 0-2,
 // writes shepherd.pid and starts the job child: a vfork-style clone that shares the
 // shepherd's memory until exec (the shepherd waits meanwhile), so that no page tables are
 // copied. The child makes its own process group, writes job.pgid and sends its pgid (one

@@ -138,6 +138,64 @@ TEST_CASE("execd_restart_keeps_jobs") {
   }
 }
 
+// The execd's children named corral-spawner (from /proc: field 4 of stat is the ppid).
+static std::vector<pid_t> SpawnersOf(pid_t execd) {
+  std::vector<pid_t> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name[0] < '1' || name[0] > '9') continue;
+    const std::string stat = ReadFile(entry.path().string() + "/stat");
+    const size_t open = stat.find('(');
+    const size_t close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close + 2 >= stat.size())
+      continue;
+    std::istringstream rest(stat.substr(close + 2));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == execd && state != "Z" &&
+        stat.substr(open + 1, close - open - 1) == "corral-spawner") {
+      out.push_back(static_cast<pid_t>(std::stol(name)));
+    }
+  }
+  return out;
+}
+
+TEST_CASE("execd_spawner_killed_keeps_jobs") {
+  TestCluster cluster({.nodes = 1, .cores = 4, .heartbeat_ms = 200, .node_timeout_ms = 5000});
+  std::vector<JobId> ids;
+  for (int i = 0; i < 4; ++i)
+    ids.push_back(cluster.Submit(LoggedJob("1.5"), "s" + std::to_string(i)));
+  REQUIRE(WaitUntil([&] { return Runs(cluster).size() == 4; }, 10000));
+  const std::vector<pid_t> spawners = SpawnersOf(cluster.execd_pid(1));
+  REQUIRE_MESSAGE(spawners.size() == 1, cluster.Logs());
+  REQUIRE(kill(spawners[0], SIGKILL) == 0);
+  // The running jobs end once each, in their first attempt; later jobs get a new spawner.
+  std::vector<Job> done = cluster.WaitJobs(ids, 30000);
+  ids.push_back(cluster.Submit(LoggedJob("0"), "after"));
+  std::vector<Job> after = cluster.WaitJobs({ids.back()}, 30000);
+  done.insert(done.end(), after.begin(), after.end());
+  auto runs = Runs(cluster);
+  REQUIRE(done.size() == 5);
+  for (const Job& job : done) {
+    INFO("job " << job.id << "\n" << cluster.Logs());
+    CHECK(job.state == JobState::kCompleted);
+    CHECK(job.attempt == 1);
+    CHECK((runs[{"start", job.id, 1}]) == 1);
+    CHECK((runs[{"end", job.id, 1}]) == 1);
+  }
+  std::string logs;  // whole, not Logs()'s tails
+  for (const auto& entry : std::filesystem::directory_iterator(cluster.dir())) {
+    if (entry.path().extension() == ".log") logs += ReadFile(entry.path());
+  }
+  CHECK_MESSAGE(
+      logs.find("the spawner (pid " + std::to_string(spawners[0]) + ") died") != std::string::npos,
+      logs);
+  const std::vector<pid_t> now = SpawnersOf(cluster.execd_pid(1));
+  REQUIRE(now.size() == 1);
+  CHECK(now[0] != spawners[0]);
+}
+
 TEST_CASE("scheduler_crash_during_submit_burst") {
   TestCluster cluster({.nodes = 1, .cores = 1});
   // 4 clients submit 500 held jobs each; the scheduler is killed mid-burst.

@@ -87,17 +87,17 @@ std::optional<AttemptEnd> WaitForEnd(Launcher& launcher, const AttemptKey& key) 
   return found;
 }
 
-// A shepherd forked by a launcher that no longer exists is still this process's child:
-// reap it as init would, once it has exited.
-void ReapOrphan(pid_t pid) {
-  CHECK(WaitFor([&] { return waitpid(pid, nullptr, WNOHANG) == pid; }));
-}
-
 bool Gone(pid_t pid) {
   const std::string stat = Read("/proc/" + std::to_string(pid) + "/stat");
   const size_t paren = stat.rfind(')');
   return stat.empty() ||
          (paren + 2 < stat.size() && (stat[paren + 2] == 'Z' || stat[paren + 2] == 'X'));
+}
+
+// A shepherd forked by a launcher that no longer exists was its spawner's child, and went to
+// init with it (which, in a container, may never reap it): wait until it has exited.
+void WaitOrphanGone(pid_t pid) {
+  CHECK(WaitFor([&] { return Gone(pid); }));
 }
 
 AttemptEnd ExitFileOf(const std::string& spool, const AttemptKey& key) {
@@ -227,7 +227,7 @@ TEST_CASE("shepherd: a new launcher re-attaches to a running attempt and reports
   CHECK(recovered->running == std::vector<AttemptKey>{{5, 1}});
   CHECK(recovered->ended.empty());
   CHECK(second->RunningCount() == 1);
-  CHECK(second->WatchFds().size() == 1);
+  CHECK(second->WatchFds().size() == 2);  // its spawner's socket and the shepherd's pidfd
   CHECK_FALSE(second->NeedsPolling());
   CHECK(second->Reap().empty());
 
@@ -245,7 +245,7 @@ TEST_CASE("shepherd: a new launcher re-attaches to a running attempt and reports
   CHECK(end->start_time == kNow);
   CHECK(second->RunningCount() == 0);
   CHECK(second->Reap().empty());  // exactly once
-  ReapOrphan(shepherd);
+  WaitOrphanGone(shepherd);
   CHECK(second->Release({5, 1}).ok());
   CHECK_FALSE(fs::exists(PathsOf(spool, {5, 1}).dir));
 }
@@ -261,7 +261,7 @@ TEST_CASE("shepherd: an exit written while the execd was away is recovered as en
     shepherd = *pid;
   }
   REQUIRE(WaitFor([&] { return fs::exists(PathsOf(spool, {6, 1}).exit); }));
-  ReapOrphan(shepherd);
+  WaitOrphanGone(shepherd);
 
   auto second = MakeLauncher(spool);
   Result<Recovery> recovered = second->Recover();
@@ -300,7 +300,7 @@ TEST_CASE("shepherd: a shepherd killed with SIGKILL makes its attempt lost, and 
   // While the execd is away: found at the next start.
   first.reset();
   kill(*orphaned, SIGKILL);
-  ReapOrphan(*orphaned);
+  WaitOrphanGone(*orphaned);
   auto second = MakeLauncher(spool);
   Result<Recovery> recovered = second->Recover();
   REQUIRE(recovered.has_value());

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# CPU per job of the end-to-end path (issue #11, item 3): N /bin/true jobs on a local
+# cluster of 4 execds x 4 slots, and the CPU the cluster's processes spent on them: the
+# scheduler, the execds and their live children (the spawners, which have reaped the
+# shepherds and, through them, the jobs), utime + stime + cutime + cstime from /proc, after
+# minus before. On a shared, loaded machine this is the figure to compare (alternate the
+# builds); jobs/s is printed too. Measurement only, never a test.
+#
+# Usage: bench/e2e_cpu.sh DIR [N]     DIR holds the built binaries (build/bin); N = 300
+set -euo pipefail
+BIN=$(readlink -f "$1")
+N=${2:-300}
+WORK=$(mktemp -d /tmp/corral-e2e-cpu.XXXXXX)
+C=$WORK/cluster
+export PATH="$BIN:/usr/bin:/bin"
+trap 'cd /; "$BIN/corral" local down --dir "$C" >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+"$BIN/corral" local up --dir "$C" --nodes 4 --cpus 4 >/dev/null
+eval "$("$BIN/corral" local env --dir "$C")"
+sleep 1  # registration: not part of the figure
+
+pids() {  # the daemons and their children
+  local roots all r
+  roots=$(cat "$C"/run/*.pid 2>/dev/null)
+  all="$roots"
+  for r in $roots; do
+    all="$all $(awk -v p="$r" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null | tr '\n' ' ')"
+  done
+  echo $all
+}
+ticks() {
+  local t=0 p v
+  for p in $(pids); do
+    v=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$p/stat" 2>/dev/null || echo 0)
+    t=$((t + v))
+  done
+  echo $t
+}
+
+t0=$(ticks)
+cd "$WORK"
+"$BIN/corral-flood" submit --count "$N" --binary /bin/true --cwd "$WORK" >/dev/null
+DB=$C/state/corral.db
+deadline=$(($(date +%s) + 600))
+while :; do
+  done_n=$(sqlite3 -readonly "$DB" \
+    "SELECT count(*) FROM jobs WHERE state IN ('completed','failed','cancelled')" 2>/dev/null || echo 0)
+  ((done_n >= N)) && break
+  (($(date +%s) < deadline)) || { echo "e2e_cpu.sh: only $done_n of $N jobs ended" >&2; break; }
+  sleep 0.2
+done
+sleep 0.5  # the last exits reaped and acknowledged
+t1=$(ticks)
+read -r span failed < <(sqlite3 -readonly -separator ' ' "$DB" \
+  "SELECT (max(end_time) - min(submit_time)) / 1000.0, sum(state != 'completed') FROM jobs")
+hz=$(getconf CLK_TCK)
+echo "cpu_per_job_ms $(awk -v a="$t0" -v b="$t1" -v n="$N" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) * 1000 / hz / n }')" \
+     "jobs_per_s $(awk -v s="$span" -v n="$N" 'BEGIN { printf "%.1f", n / s }')" \
+     "failed $failed load $(cut -d' ' -f1 /proc/loadavg) processes $(pids | wc -w)"
