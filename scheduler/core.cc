@@ -13,6 +13,7 @@
 #include "scheduler/core_internal.h"
 #include "scheduler/policy_queries.h"
 #include "scheduler/query.h"
+#include "scheduler/ranked_queue.h"
 #include "scheduler/requests.h"
 
 namespace corral {
@@ -803,6 +804,7 @@ void Index(ClusterState& state, const Job& job, int sign) {
     case JobState::kQueued:
       if (job.task == 0) update(state.queued, job.id);
       if (job.task == 0) CountQueued(state, job, sign);
+      if (job.task == 0) IndexRanked(state, job, sign);
       break;
     case JobState::kHeld:
       if (job.task == 0) update(state.held, job.id);
@@ -890,6 +892,8 @@ void Install(ClusterState& state, const Actions& actions) {
 
 void Reindex(ClusterState& state) {
   state.queued.clear();
+  state.queued_by_class.clear();
+  state.queued_walked.clear();
   state.held.clear();
   state.running.clear();
   state.running_on.clear();
