@@ -401,6 +401,7 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
       priority.pending.push_back(std::move(p));
     }
     JobId running_id = static_cast<JobId>(candidates.size()) + 1;
+    plan_in.running.reserve(state.running.size());
     for (const UnitKey& key : state.running) {
       const Job& unit = *FindUnit(state, key);
       const JobSpec& spec = SpecOf(state, unit);
