@@ -362,11 +362,11 @@ class Pass {
   const TimeMs now_;
   NameTable node_names_, pool_names_;
   std::vector<NodeSlot> nodes_;  // by name
-  std::map<std::string, size_t> node_at_;
+  std::unordered_map<std::string, size_t> node_at_;  // looked up once per running job
   Availability pool_;
   Amounts pool_total_;
   Amounts max_free_;
-  std::map<std::string, LimitCounts> user_counts_, group_counts_;
+  std::unordered_map<std::string, LimitCounts> user_counts_, group_counts_;  // never iterated
   std::unordered_map<std::string, Candidates> candidates_;
   std::unordered_map<std::string, ShapeInfo> shapes_;
   int reserved_ = 0;

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,10 @@ struct PrioritySnapshot {
   std::vector<PendingJob> pending;  // any order
   UsageTable usage;                 // decayed usage per account (the caller charges it)
   Resources cluster_total;          // sum of all nodes' totals, for the size factor
+  // Accounts {group, user} that have pending jobs besides those in `pending`: a caller that
+  // hands over only the jobs that can rank among the best (PassScorer) names the owners of
+  // the others here, so that fair-share sees the same active users.
+  std::set<Account> also_active;
 };
 
 // Each factor normalized to [0, 1] (before weighting).
@@ -49,6 +54,17 @@ struct RankedJob {
   JobId id = 0;
   double priority = 0;
   PriorityFactors factors;
+};
+
+// One pass's ranking of single jobs: what is computed once per pass (fair-share factors of
+// the active accounts, the cluster's size) is held, and Score() gives any pending job its
+// priority and factors exactly as Rank would (same numbers, bit for bit).
+class PassScorer {
+ public:
+  virtual ~PassScorer() = default;
+  // `job` as Rank would rank it (its id copied). An account that was not active when the
+  // scorer was made gets fair-share factor 0.
+  virtual RankedJob Score(const PendingJob& job) const = 0;
 };
 
 class Prioritizer {
@@ -67,6 +83,20 @@ class Prioritizer {
                                           size_t best) const {
     (void)best;
     return Rank(snapshot, now);
+  }
+
+  // A scorer for one pass with the snapshot's usage and cluster total, and active accounts
+  // those of `snapshot.pending` and `snapshot.also_active`, at `now`; or null. Non-null
+  // promises what a caller that keeps pending jobs in classes relies on: two jobs alike in
+  // everything but id and submit time (user, group, request, queue, qsub -p) rank by submit
+  // time, the earlier one no lower (priority non-increasing in submit time), so each class
+  // ranks in (submit time, id) order and only its head can be the next best. The default
+  // gives no such promise.
+  virtual std::unique_ptr<const PassScorer> ScorerByClass(const PrioritySnapshot& snapshot,
+                                                          TimeMs now) const {
+    (void)snapshot;
+    (void)now;
+    return nullptr;
   }
 };
 

@@ -4,6 +4,7 @@
 #include "scheduler/core.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "common/config.h"
 #include "policies/limits.h"
@@ -13,6 +14,7 @@
 #include "scheduler/core_internal.h"
 #include "scheduler/policy_queries.h"
 #include "scheduler/query.h"
+#include "scheduler/ranked_queue.h"
 #include "scheduler/requests.h"
 
 namespace corral {
@@ -710,10 +712,18 @@ void ChargeEndedRuns(const ClusterState& state, const CoreConfig& config, TimeMs
 UsageTable UsageNow(const ClusterState& state, const CoreConfig& config, TimeMs now) {
   UsageTable usage = state.usage;
   if (!config.policy) return usage;
+  // The same charges as ChargeFor's, in the same order (each account's sum is the same
+  // number), but each owner and project's account entry is found once, not per unit.
+  const FairSharePolicy& fs = config.policy->policy.fairshare;
+  std::unordered_map<std::string, std::unordered_map<std::string, DecayedUsage*>> entry;
   for (const UnitKey& key : state.running) {
     const Job& unit = *FindUnit(state, key);
-    Actions::Charge c = ChargeFor(state, unit, *config.policy, unit.start_time, now);
-    usage[c.account] = ChargeRun(usage[c.account], c.rate, c.from, c.to, c.half_life_s);
+    const JobSpec& spec = SpecOf(state, unit);
+    DecayedUsage*& u = entry[unit.owner][spec.project];
+    if (u == nullptr) {
+      u = &usage[EffectiveAccount(fs, {AccountGroup(fs, unit.owner, spec.project), unit.owner})];
+    }
+    *u = ChargeRun(*u, UsageRate(spec.request, fs), unit.start_time, now, fs.half_life_s);
   }
   return usage;
 }
@@ -803,6 +813,7 @@ void Index(ClusterState& state, const Job& job, int sign) {
     case JobState::kQueued:
       if (job.task == 0) update(state.queued, job.id);
       if (job.task == 0) CountQueued(state, job, sign);
+      if (job.task == 0) IndexRanked(state, job, sign);
       break;
     case JobState::kHeld:
       if (job.task == 0) update(state.held, job.id);
@@ -890,6 +901,8 @@ void Install(ClusterState& state, const Actions& actions) {
 
 void Reindex(ClusterState& state) {
   state.queued.clear();
+  state.queued_by_class.clear();
+  state.queued_walked.clear();
   state.held.clear();
   state.running.clear();
   state.running_on.clear();

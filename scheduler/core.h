@@ -43,6 +43,10 @@ struct PolicyPass {
   PlanSnapshot plan;                // its input: pending in rank order, nodes, running
   std::vector<Placement> starts;    // what it started
   std::vector<Placement> reservations;
+  // When the pass ranked only the queued jobs that could be among the best (`units` holds
+  // those and the jobs every pass visits), the scorer it ranked with: qstat -pri scores
+  // the rest with it, as the pass would have.
+  std::shared_ptr<const PassScorer> scorer;
 };
 
 struct PolicyEngine;
@@ -65,6 +69,19 @@ struct SettledPass {
   std::map<std::string, int64_t> consumables;
 };
 
+// What ranks a queued plain job under the multifactor prioritizer besides its submit time
+// and id: its owner and project (its fair-share account), request (size), queue and qsub
+// -p. Jobs of one class rank oldest first (Prioritizer::ScorerByClass), so a pass takes
+// only the heads it needs (ranked_queue.h).
+struct RankClass {
+  std::string owner;
+  std::string project;
+  std::string queue;
+  int priority = 0;
+  Resources request;
+  bool operator<(const RankClass& o) const;
+};
+
 // Everything the scheduler knows. Only Install() changes it.
 struct ClusterState {
   std::map<JobId, Job> jobs;  // every job, active and finished; arrays once, as task 0
@@ -74,6 +91,11 @@ struct ClusterState {
 
   // Indexes derived from `jobs` and `tasks`, kept by Install(), in id order.
   std::set<JobId> queued;  // plain jobs waiting, and arrays with pending tasks
+  // The same jobs split for a pass under a policy: plain jobs without dependencies by rank
+  // class, each class oldest first (submit time, then id); the others (arrays, jobs with
+  // dependencies), which every pass visits, by id.
+  std::map<RankClass, std::set<std::pair<TimeMs, JobId>>> queued_by_class;
+  std::set<JobId> queued_walked;
   std::set<JobId> held;
   std::set<UnitKey> running;  // plain jobs and array tasks
   std::map<std::string, std::set<UnitKey>> running_on;  // running units by node

@@ -9,6 +9,7 @@
 #include "scheduler/arrays.h"
 #include "scheduler/core.h"
 #include "scheduler/core_internal.h"
+#include "scheduler/ranked_queue.h"
 #include "scheduler/requests.h"
 
 namespace corral {
@@ -330,7 +331,9 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
     std::vector<Candidate> candidates;
     std::deque<Job> task_units;  // array tasks as units (a deque keeps their addresses)
     const int64_t per_array = std::max(1, engine.policy.planner.max_jobs_per_pass);
-    for (JobId id : state.queued) {
+    // The queued jobs every pass visits: arrays (their next tasks) and jobs with
+    // dependencies (which may wait, or be cancelled when they never can run).
+    for (JobId id : state.queued_walked) {
       const Job& job = current(id);  // stays valid: only arrays_now grows below
       if (job.state != JobState::kQueued || !ready(job)) continue;
       if (!job.IsArray()) {
@@ -350,26 +353,9 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
       return it->second;
     };
     auto view = [&](const Job& owner_job, const JobSpec& spec) {
-      PendingJob p;
-      p.user = owner_job.owner;
-      p.group = group_of(owner_job.owner, spec.project);
-      p.submit_time = owner_job.submit_time;
-      p.request = NodePart(spec.request, config);
-      p.cluster_request = ClusterPart(spec.request, config);
-      p.features = spec.features;
-      p.h_rt_s = spec.h_rt_s;
-      p.queue = spec.queue;
-      p.user_priority = spec.priority;
-      p.priority_set_by_admin = spec.priority > 0;  // Submit refuses it from anyone else
-      return p;
+      return PendingView(owner_job, spec, group_of(owner_job.owner, spec.project), config);
     };
     PrioritySnapshot priority;
-    priority.pending.reserve(candidates.size());
-    for (size_t i = 0; i < candidates.size(); ++i) {
-      PendingJob p = view(*candidates[i].unit, state.jobs.at(candidates[i].id).spec);
-      p.id = static_cast<JobId>(i + 1);  // the planner's ids: index + 1
-      priority.pending.push_back(std::move(p));
-    }
     PlanSnapshot plan_in;
     for (const auto& [name, node] : state.nodes) {
       auto r = room.find(name);
@@ -378,7 +364,44 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
                                r == room.end() ? Resources{} : r->second.free, node.features,
                                r != room.end()});
     }
+    priority.usage = UsageNow(state, config, now);
+    // Every owner of a queued job that could start is active for fair-share, whether or
+    // not its jobs are ranked below.
+    for (const Candidate& c : candidates) {
+      priority.also_active.insert(
+          {group_of(c.unit->owner, state.jobs.at(c.id).spec.project), c.unit->owner});
+    }
+    for (const auto& [cls, members] : state.queued_by_class) {
+      priority.also_active.insert({group_of(cls.owner, cls.project), cls.owner});
+    }
+    // The planner visits at most max_jobs_per_pass jobs in rank order (so does the
+    // will-run planner of qstat -j's forecast). Plain jobs without dependencies are kept in
+    // rank classes (ranked_queue.h): when the prioritizer ranks each class oldest first,
+    // only those that can be among the best are candidates; else all are.
+    const size_t max_visited = static_cast<size_t>(engine.policy.planner.max_jobs_per_pass);
+    std::shared_ptr<const PassScorer> scorer = engine.prioritizer->ScorerByClass(priority, now);
+    if (scorer) {
+      for (JobId id : BestOfClasses(state, *scorer, max_visited,
+                                    [&](const Job& job) { return view(job, job.spec); })) {
+        candidates.push_back({id, &state.jobs.at(id)});
+      }
+    } else {
+      for (const auto& [cls, members] : state.queued_by_class) {
+        for (const auto& [submitted, id] : members) candidates.push_back({id, &state.jobs.at(id)});
+      }
+    }
+    // In queue order (job id; an array's tasks as next_tasks gave them): ties in rank
+    // break by it, as planner ids are index + 1.
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
+    priority.pending.reserve(candidates.size());
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      PendingJob p = view(*candidates[i].unit, state.jobs.at(candidates[i].id).spec);
+      p.id = static_cast<JobId>(i + 1);  // the planner's ids: index + 1
+      priority.pending.push_back(std::move(p));
+    }
     JobId running_id = static_cast<JobId>(candidates.size()) + 1;
+    plan_in.running.reserve(state.running.size());
     for (const UnitKey& key : state.running) {
       const Job& unit = *FindUnit(state, key);
       const JobSpec& spec = SpecOf(state, unit);
@@ -386,14 +409,10 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
                                  unit.node, NodePart(spec.request, config),
                                  ClusterPart(spec.request, config), unit.start_time, spec.h_rt_s});
     }
-    priority.usage = UsageNow(state, config, now);
     auto pass = std::make_shared<PolicyPass>();
     pass->at = now;
-    // The planner visits at most max_jobs_per_pass jobs in rank order (so does the will-run
-    // planner of qstat -j's forecast): only those are sorted and handed over. Planner ids
-    // are index + 1.
-    const size_t visited = std::min(priority.pending.size(),
-                                    static_cast<size_t>(engine.policy.planner.max_jobs_per_pass));
+    // Only the jobs the planner visits are sorted and handed over.
+    const size_t visited = std::min(priority.pending.size(), max_visited);
     pass->ranked = engine.prioritizer->RankBest(priority, now, visited);
     plan_in.pending.reserve(visited);
     for (size_t i = 0; i < visited; ++i) {
@@ -407,6 +426,7 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
     pass->plan = std::move(plan_in);
     pass->starts = plan.starts;
     pass->reservations = plan.reservations;
+    pass->scorer = std::move(scorer);
     out.pass = std::move(pass);
     for (const Placement& placement : plan.starts) {
       const Candidate& c = candidates.at(static_cast<size_t>(placement.job - 1));

@@ -5,6 +5,7 @@
 
 #include "policies/plan_text.h"
 #include "scheduler/authz.h"
+#include "scheduler/ranked_queue.h"
 
 namespace corral {
 
@@ -19,13 +20,37 @@ PriorityReply Priorities(const ClusterState& state, const PriorityRequest& req,
   const std::shared_ptr<const PolicyPass> pass = state.last_pass;
   if (!pass) return reply;
   reply.ranked_at = pass->at;
-  // A pass sorts only the jobs its planner visits (RankBest): the rest are sorted here.
-  std::vector<RankedJob> ranked = pass->ranked;
-  std::sort(ranked.begin(), ranked.end(), RankedBefore);
+  // A pass sorts only the jobs its planner visits (RankBest): the rest are sorted here, in
+  // rank order (ties by queue order: job id, then task, as the pass's planner ids).
+  struct Row {
+    RankedJob r;
+    UnitKey key;
+  };
+  std::vector<Row> ranked;
+  ranked.reserve(pass->ranked.size());
+  for (const RankedJob& r : pass->ranked) {
+    ranked.push_back({r, pass->units.at(static_cast<size_t>(r.id - 1))});
+  }
+  if (pass->scorer) {
+    // The pass ranked only the queued jobs that could be among the best (ranked_queue.h):
+    // the others waiting in rank classes are scored here with its scorer, as it would have.
+    const std::set<UnitKey> scored(pass->units.begin(), pass->units.end());
+    const FairSharePolicy& fs = config.policy->policy.fairshare;
+    for (const auto& [cls, members] : state.queued_by_class) {
+      const std::string group = AccountGroup(fs, cls.owner, cls.project);
+      for (const auto& [submitted, id] : members) {
+        if (scored.count({id, 0})) continue;
+        const Job& job = state.jobs.at(id);
+        ranked.push_back({pass->scorer->Score(PendingView(job, job.spec, group, config)), {id, 0}});
+      }
+    }
+  }
+  std::sort(ranked.begin(), ranked.end(), [](const Row& a, const Row& b) {
+    return a.r.priority != b.r.priority ? a.r.priority > b.r.priority : a.key < b.key;
+  });
   int rank = 0;
-  for (const RankedJob& r : ranked) {
+  for (const auto& [r, key] : ranked) {
     ++rank;
-    const UnitKey& key = pass->units.at(static_cast<size_t>(r.id - 1));
     auto it = state.jobs.find(key.job);
     if (it == state.jobs.end() || it->second.state != JobState::kQueued) continue;
     const Job& job = it->second;

@@ -10,6 +10,7 @@
 
 #include <random>
 
+#include "scheduler/policy_queries.h"
 #include "unit/core_driver.h"
 
 using namespace corral;
@@ -23,7 +24,7 @@ struct Decided {
   std::vector<Node> nodes;
   std::vector<std::string> orders;
   std::optional<std::map<JobId, std::string>> waiting;
-  std::vector<std::pair<JobId, std::string>> starts;  // planner placements (policy)
+  std::vector<std::pair<UnitKey, std::string>> starts;  // planner placements (policy)
   bool operator==(const Decided&) const = default;
 };
 
@@ -31,9 +32,73 @@ Decided Summary(const Actions& a) {
   Decided d{a.put_jobs, a.put_nodes, {}, a.waiting, {}};
   for (const Order& o : a.orders) d.orders.push_back(o.node + " " + Encode(o.message));
   if (a.pass) {
-    for (const Placement& p : a.pass->starts) d.starts.push_back({p.job, p.node});
+    for (const Placement& p : a.pass->starts) {
+      d.starts.push_back({a.pass->units.at(static_cast<size_t>(p.job - 1)), p.node});
+    }
   }
   return d;
+}
+
+// The units a policy pass handed its planner, in rank order, with their priorities and
+// factors (compared bit for bit).
+std::vector<std::tuple<UnitKey, double, double, double, double, double, double>> Visited(
+    const Actions& a) {
+  std::vector<std::tuple<UnitKey, double, double, double, double, double, double>> out;
+  if (!a.pass) return out;
+  for (size_t i = 0; i < a.pass->plan.pending.size(); ++i) {
+    const RankedJob& r = a.pass->ranked.at(i);
+    const PriorityFactors& f = r.factors;
+    out.emplace_back(a.pass->units.at(static_cast<size_t>(r.id - 1)), r.priority, f.fairshare,
+                     f.age, f.job_size, f.user, f.queue);
+  }
+  return out;
+}
+
+// The multifactor prioritizer, but without the promise that lets a pass rank only the
+// best of each rank class (ScorerByClass): a pass under it ranks the whole queue, as every
+// pass did before ranked_queue.h.
+class RanksAll final : public Prioritizer {
+ public:
+  explicit RanksAll(const Policy& policy) : inner_(MakePrioritizer(policy)) {}
+  std::vector<RankedJob> Rank(const PrioritySnapshot& s, TimeMs now) const override {
+    return inner_->Rank(s, now);
+  }
+  std::vector<RankedJob> RankBest(const PrioritySnapshot& s, TimeMs now, size_t best) const override {
+    return inner_->RankBest(s, now, best);
+  }
+
+ private:
+  std::unique_ptr<Prioritizer> inner_;
+};
+
+std::shared_ptr<const PolicyEngine> RankingAll(const PolicyEngine& engine) {
+  auto all = std::make_shared<PolicyEngine>(engine.policy);
+  all->prioritizer = std::make_unique<RanksAll>(engine.policy);
+  return all;
+}
+
+// qstat -pri's whole ranking, comparable.
+std::vector<std::tuple<JobId, TaskId, int, double>> Ranking(const ClusterState& state,
+                                                            const CoreConfig& config) {
+  std::vector<std::tuple<JobId, TaskId, int, double>> out;
+  for (const JobPriority& p : Priorities(state, PriorityRequest{}, User(0, "root"), config).jobs) {
+    out.emplace_back(p.id, p.task, p.rank, p.priority);
+  }
+  return out;
+}
+
+// The rank classes Install keeps (ClusterState::queued_by_class, queued_walked), comparable.
+std::vector<std::string> Classes(const ClusterState& state) {
+  std::vector<std::string> out;
+  for (const auto& [k, members] : state.queued_by_class) {
+    std::string line = k.owner + "/" + k.project + "/" + k.queue + "/" + std::to_string(k.priority) +
+                       "/" + std::to_string(k.request.cores) + "/" + std::to_string(k.request.mem_mb) +
+                       "/" + std::to_string(k.request.gpus) + ":";
+    for (const auto& [t, id] : members) line += " " + std::to_string(t) + "#" + std::to_string(id);
+    out.push_back(line);
+  }
+  for (JobId id : state.queued_walked) out.push_back("walked " + std::to_string(id));
+  return out;
 }
 
 bool DoesNothing(const Actions& a) {
@@ -77,10 +142,15 @@ struct Counts {
   int passes = 0;
   int skipped = 0;
   int starts = 0;
+  int ranked_classes = 0;  // policy passes that ranked only the best of each class
+  int left_unranked = 0;   // queued units those passes did not rank
 };
 
 // One random run of `steps` events under `policy` (null: first come, first served).
-void Run(uint32_t seed, std::shared_ptr<const PolicyEngine> policy, int steps, Counts& counts) {
+// With `varied`, submits also vary what ranks them: memory, qsub -p (positive from root),
+// project (-P) and queue.
+void Run(uint32_t seed, std::shared_ptr<const PolicyEngine> policy, int steps, Counts& counts,
+         bool varied = false) {
   std::mt19937 rng(seed);
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
   Cluster c;
@@ -90,9 +160,13 @@ void Run(uint32_t seed, std::shared_ptr<const PolicyEngine> policy, int steps, C
   for (const std::string& n : names) c.AddNode(n, 2 + pick(4));
   std::vector<JobId> submitted;
 
+  // The same policy ranking the whole queue every pass (no rank classes).
+  CoreConfig all_config = c.config;
+  if (c.config.policy) all_config.policy = RankingAll(*c.config.policy);
   auto pass = [&]() {
     ClusterState scratch = c.state;
     Reindex(scratch);  // derived data rebuilt: no settled pass to skip from
+    CHECK_MESSAGE(Classes(scratch) == Classes(c.state), "seed " << seed << " at " << c.now);
     const Actions full = Decide(scratch, c.config, c.now);
     const Actions inc = Decide(c.state, c.config, c.now);
     ++counts.passes;
@@ -104,6 +178,38 @@ void Run(uint32_t seed, std::shared_ptr<const PolicyEngine> policy, int steps, C
       if (!c.config.policy) CHECK(full.waiting == c.state.waiting);
     } else {
       CHECK_MESSAGE(Summary(inc) == Summary(full), "seed " << seed << " at " << c.now);
+    }
+    if (c.config.policy && inc.waiting) {
+      // Ranking only the best of each rank class decides exactly what ranking the whole
+      // queue decides: same records and orders, the same units handed to the planner in
+      // the same order with bit-identical priorities, and qstat -pri's same ranking.
+      ClusterState whole = scratch;
+      const Actions all = Decide(whole, all_config, c.now);
+      CHECK_MESSAGE(Summary(inc) == Summary(all), "seed " << seed << " at " << c.now);
+      CHECK_MESSAGE(Visited(inc) == Visited(all), "seed " << seed << " at " << c.now);
+      REQUIRE(static_cast<bool>(inc.pass) == static_cast<bool>(all.pass));
+    }
+    if (c.config.policy && inc.waiting && inc.pass) {  // a pass that ranked (a node had room)
+      ClusterState whole = scratch;
+      const Actions all = Decide(whole, all_config, c.now);
+      counts.ranked_classes += inc.pass->scorer ? 1 : 0;
+      counts.left_unranked += static_cast<int>(all.pass->units.size() - inc.pass->units.size());
+      Install(whole, all);
+      ClusterState after = c.state;
+      Install(after, inc);
+      // qstat -pri: the same jobs in the same order with the same priorities, but for jobs
+      // that were not waiting when the pass ran (requeued by it): a pass that ranked all
+      // never saw them, the other scores them at query time with the pass's factors.
+      std::vector<std::tuple<JobId, TaskId, double>> ranked_all, ranked_by_class;
+      for (const auto& [id, task, rank, priority] : Ranking(whole, all_config)) {
+        ranked_all.emplace_back(id, task, priority);
+      }
+      for (const auto& [id, task, rank, priority] : Ranking(after, c.config)) {
+        const Job& before = c.state.jobs.at(id);
+        if (task == 0 && before.state != JobState::kQueued) continue;
+        ranked_by_class.emplace_back(id, task, priority);
+      }
+      CHECK_MESSAGE(ranked_by_class == ranked_all, "seed " << seed << " at " << c.now);
     }
     counts.starts += static_cast<int>(inc.orders.size());
     Install(c.state, inc);
@@ -120,8 +226,19 @@ void Run(uint32_t seed, std::shared_ptr<const PolicyEngine> policy, int steps, C
       if (!submitted.empty() && pick(6) == 0) {
         spec.after_ok = {submitted[static_cast<size_t>(pick(static_cast<int>(submitted.size())))]};
       }
-      const uint32_t user = static_cast<uint32_t>(pick(3));
-      Message m = c.Client(SubmitRequest{spec}, User(1000 + user, "u" + std::to_string(user)));
+      uint32_t user = static_cast<uint32_t>(pick(3));
+      Caller caller = User(1000 + user, "u" + std::to_string(user));
+      if (varied) {
+        spec.request.mem_mb = 256 * pick(3);
+        spec.priority = pick(3) == 0 ? -pick(1024) : 0;
+        if (pick(8) == 0) {
+          spec.priority = 1 + pick(1024);
+          caller = User(0, "root");
+        }
+        spec.project = std::vector<std::string>{"", "g", "h"}[static_cast<size_t>(pick(3))];
+        spec.queue = std::vector<std::string>{"", "q1", "q2"}[static_cast<size_t>(pick(3))];
+      }
+      Message m = c.Client(SubmitRequest{spec}, caller);
       if (auto* r = std::get_if<SubmitReply>(&m)) submitted.push_back(r->id);
     } else if (what < 10 && !c.state.running.empty()) {  // a running unit ends
       auto it = c.state.running.begin();
@@ -181,6 +298,43 @@ TEST_CASE("decide incremental: skipped passes decide what a pass from scratch de
                  << counts.starts << " starts");
     CHECK(counts.skipped > counts.passes / 20);
     CHECK(counts.skipped < counts.passes);
+    CHECK(counts.starts > 100);
+  }
+}
+
+TEST_CASE("decide incremental: ranking the best of each rank class decides what ranking all does") {
+  // Every factor weighs, accounts differ by project (-P), usage is charged as runs end,
+  // ages reach their cap within a run (ties among capped jobs), and the planner visits few
+  // jobs, so which jobs are the best matters in every pass. "mostly tied": only qsub -p
+  // weighs, and most jobs give none: the queue order decides among them. Each pass is also decided by the same policy
+  // ranking the whole queue (RanksAll) and must agree bit for bit (Run's pass()).
+  const std::vector<std::pair<std::string, std::string>> policies = {
+      {"every factor",
+       "fairshare:\n  half_life: 1h\n  tree:\n    g: {shares: 2, users: {u0: 1, u1: 3, u2: 1}}\n"
+       "    h: {shares: 1, users: [u0, u1]}\n"
+       "priority: {fairshare: 1000, age: 100, age_cap: 10s, job_size: 10, user: 50, queue: 20}\n"
+       "queues:\n  q1: {priority: 1}\n  q2: {priority: 5}\n"
+       "planner: {algorithm: easy, max_jobs_per_pass: 3, default_runtime: 1h}\n"},
+      {"favor small, fair-share only",
+       "fairshare:\n  tree:\n    g: {shares: 1, users: [u0, u1, u2]}\n    h: {shares: 3, users: [u1]}\n"
+       "priority: {fairshare: 1000, age: 0, job_size: 10, favor_small: true, user: 0}\n"
+       "queues:\n  q1: {priority: 1}\n  q2: {priority: 5}\n"
+       "planner: {algorithm: conservative, max_jobs_per_pass: 2}\n"},
+      {"mostly tied",
+       "priority: {fairshare: 0, age: 0, user: 1}\n"
+       "queues:\n  q1: {priority: 1}\n  q2: {priority: 5}\n"
+       "planner: {algorithm: easy, max_jobs_per_pass: 2}\n"},
+  };
+  for (const auto& [name, yaml] : policies) {
+    CAPTURE(name);
+    Counts counts;
+    for (uint32_t seed = 1; seed <= 40; ++seed) Run(seed, Engine(yaml), 120, counts, true);
+    MESSAGE(name << ": " << counts.ranked_classes << " passes ranked by class, leaving "
+                 << counts.left_unranked << " queued units unranked; " << counts.starts
+                 << " starts");
+    // Passes ranked by class, left jobs unranked, and started jobs.
+    CHECK(counts.ranked_classes > counts.passes / 4);
+    CHECK(counts.left_unranked > 1000);
     CHECK(counts.starts > 100);
   }
 }
