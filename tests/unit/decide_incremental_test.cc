@@ -325,7 +325,9 @@ TEST_CASE("decide incremental: ranking the best of each rank class decides what 
        "queues:\n  q1: {priority: 1}\n  q2: {priority: 5}\n"
        "planner: {algorithm: easy, max_jobs_per_pass: 2}\n"},
   };
-  for (const auto& [name, yaml] : policies) {
+  for (const auto& policy : policies) {
+    const std::string& name = policy.first;  // not a structured binding: see above
+    const std::string& yaml = policy.second;
     CAPTURE(name);
     Counts counts;
     for (uint32_t seed = 1; seed <= 40; ++seed) Run(seed, Engine(yaml), 120, counts, true);
