@@ -5,6 +5,7 @@
 
 #include "common/job_text.h"
 #include "common/json_depth.h"
+#include "common/rare_json.h"
 
 #include <nlohmann/json.hpp>
 
@@ -329,6 +330,24 @@ class Reader {
   }
 
   std::string Path(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  // A Rare<T> field (common/rare.h) reads as its T.
+  template <typename T, typename... A>
+  void Str(const char* key, Rare<T>& out, A... a) { ReadInto(out, [&](T& v) { Str(key, v, a...); }); }
+  template <typename T, typename... A>
+  void Strings(const char* key, Rare<T>& out, A... a) { ReadInto(out, [&](T& v) { Strings(key, v, a...); }); }
+  template <typename T, typename... A>
+  void StringMap(const char* key, Rare<T>& out, A... a) { ReadInto(out, [&](T& v) { StringMap(key, v, a...); }); }
+  template <typename T, typename... A>
+  void Ids(const char* key, Rare<T>& out, A... a) { ReadInto(out, [&](T& v) { Ids(key, v, a...); }); }
+  template <typename T>
+  void EmbeddedObject(const char* key, Rare<T>& out) { ReadInto(out, [&](T& v) { EmbeddedObject(key, v); }); }
+  template <typename T, typename Fn>
+  static void ReadInto(Rare<T>& out, Fn read) {
+    T v = out.get();
+    read(v);
+    out = std::move(v);
+  }
 
   template <typename Int>
   void Int64(const char* key, Int& out, bool required = true, int64_t min = 0,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/rare.h"
 #include "common/job_state.h"
 #include "common/task_ranges.h"
 
@@ -47,19 +48,19 @@ struct JobSpec {
   std::string name;                // -N, or the script's basename, or "STDIN"
   std::string script;              // the spooled script text (empty with `binary`)
   bool binary = false;             // -b y: args[0] is a command run directly
-  std::vector<std::string> args;   // script arguments, or command + arguments with `binary`
-  std::string shell;               // -S: interpreter; empty = honour the script's #! line
+  Rare<std::vector<std::string>> args;  // script arguments, or command + arguments with `binary`
+  Rare<std::string> shell;         // -S: interpreter; empty = honour the script's #! line
   std::string cwd;                 // absolute working directory on the node
-  std::string stdout_path;         // -o: file or directory; empty = default NAME.oID in cwd
-  std::string stderr_path;         // -e: likewise NAME.eID
+  Rare<std::string> stdout_path;   // -o: file or directory; empty = default NAME.oID in cwd
+  Rare<std::string> stderr_path;   // -e: likewise NAME.eID
   bool join = false;               // -j y: stderr into the stdout file
-  std::map<std::string, std::string> env;  // -V / -v variables, and SGE_O_* from the submit host
+  Rare<std::map<std::string, std::string>> env;  // -V / -v variables, and SGE_O_* from the submit host
   Resources request{1, 0};         // cores (slots) and total memory of the job
   int64_t h_rt_s = 0;              // wall-clock limit in seconds; 0 = none
   bool hold = false;               // -h: submit in the held state
-  std::string queue;               // -q, recorded
-  std::string project;             // -P / -A, recorded
-  std::map<std::string, std::string> other_resources;  // -l names Corral does not know, recorded
+  Rare<std::string> queue;         // -q, recorded
+  Rare<std::string> project;       // -P / -A, recorded
+  Rare<std::map<std::string, std::string>> other_resources;  // -l names Corral does not know, recorded
   bool rerunnable = true;          // -r y|n: may run again after its node failed
   int max_attempts = 0;            // --max-attempts: dispatches allowed; 0 = scheduler default
   int priority = 0;                // -p, -1023..1024; above 0 only when an admin or operator submits
@@ -68,14 +69,14 @@ struct JobSpec {
   std::optional<TaskRange> array;
   int max_running_tasks = 0;        // -tc: tasks of this array running at once; 0 = no cap
   // Sweeps (--sweep): task i gets the parameter point sweep[i-1], a JSON object.
-  std::vector<std::string> sweep;
+  Rare<std::vector<std::string>> sweep;
   // Dependencies: start only after these jobs end (any way; -hold_jid), end with exit 0
   // (--after-ok), or fail (--after-notok). A dependency that can no longer be met
   // cancels the job. after_tasks (-hold_jid_ad): task i waits for task i of those arrays.
-  std::vector<JobId> after_any;
-  std::vector<JobId> after_ok;
-  std::vector<JobId> after_notok;
-  std::vector<JobId> after_tasks;
+  Rare<std::vector<JobId>> after_any;
+  Rare<std::vector<JobId>> after_ok;
+  Rare<std::vector<JobId>> after_notok;
+  Rare<std::vector<JobId>> after_tasks;
 
   bool operator==(const JobSpec&) const = default;
 };
@@ -113,7 +114,7 @@ struct Job {
   int exit_signal = 0;           // signal that ended the job, 0 if none
   int64_t cpu_ms = 0;            // user + system CPU time of the last attempt
   int64_t max_rss_kb = 0;        // peak resident set of the last attempt
-  std::string reason;            // why the job failed or was cancelled; empty otherwise
+  Rare<std::string> reason;      // why the job failed or was cancelled; empty otherwise
   bool cancel_requested = false; // qdel of a running job: kill sent, exit not yet seen
   std::vector<Attempt> attempts; // every dispatch, oldest first; the last is the current one
   // What the current attempt was given on its node: core indices 0..cores-1 of the node
@@ -121,9 +122,9 @@ struct Job {
   // Empty unless running; a restarted scheduler rebuilds every node's allocation from these.
   std::vector<int> alloc_cores;
   std::vector<int> alloc_gpus;
-  std::string params;        // task of a sweep: its parameter point (JSON object)
-  std::string result;        // what the job wrote to $CORRAL_RESULT (JSON object), if valid
-  std::string result_error;  // why a $CORRAL_RESULT was refused ("invalid JSON", "too large")
+  Rare<std::string> params;  // task of a sweep: its parameter point (JSON object)
+  Rare<std::string> result;  // what the job wrote to $CORRAL_RESULT (JSON object), if valid
+  Rare<std::string> result_error;  // why a $CORRAL_RESULT was refused ("invalid JSON", "too large")
 
   bool IsArray() const { return spec.array.has_value(); }
   bool operator==(const Job&) const = default;

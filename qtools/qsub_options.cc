@@ -356,10 +356,11 @@ Status Apply(const QsubOption& opt, State& st, Context& ctx, const std::string& 
              n == "--after-any" || n == "--after-notok") {
     // Job ids (Slurm separates them with ':', Grid Engine with ','); -hold_jid also takes
     // job names, which qsub resolves with the scheduler.
-    std::vector<JobId>& ids = n == "-hold_jid" || n == "--after-any" ? st.spec.after_any
-                              : n == "-hold_jid_ad"                  ? st.spec.after_tasks
-                              : n == "--after-ok"                    ? st.spec.after_ok
-                                                                     : st.spec.after_notok;
+    std::vector<JobId>& ids = (n == "-hold_jid" || n == "--after-any" ? st.spec.after_any
+                               : n == "-hold_jid_ad"                  ? st.spec.after_tasks
+                               : n == "--after-ok"                    ? st.spec.after_ok
+                                                                      : st.spec.after_notok)
+                                  .mut();
     std::string list = v;
     std::replace(list.begin(), list.end(), ':', ',');
     for (std::string_view item : Split(list, ',')) {

@@ -19,6 +19,7 @@
 #include "policies/planner.h"
 #include "policies/policy_config.h"
 #include "policies/priority.h"
+#include "scheduler/node_pool.h"
 
 namespace corral {
 
@@ -82,10 +83,16 @@ struct RankClass {
   bool operator<(const RankClass& o) const;
 };
 
+// The maps that hold every Job: std::maps whose nodes come from NodePool (huge pages; see
+// node_pool.h for why).
+using JobMap = std::map<JobId, Job, std::less<JobId>, NodePoolAllocator<std::pair<const JobId, Job>>>;
+using TaskMap =
+    std::map<UnitKey, Job, std::less<UnitKey>, NodePoolAllocator<std::pair<const UnitKey, Job>>>;
+
 // Everything the scheduler knows. Only Install() changes it.
 struct ClusterState {
-  std::map<JobId, Job> jobs;  // every job, active and finished; arrays once, as task 0
-  std::map<UnitKey, Job> tasks;  // array tasks that have been dispatched (task > 0)
+  JobMap jobs;    // every job, active and finished; arrays once, as task 0
+  TaskMap tasks;  // array tasks that have been dispatched (task > 0)
   std::map<std::string, Node> nodes;
   JobId next_job_id = 1;
 

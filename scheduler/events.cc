@@ -28,7 +28,7 @@ std::vector<Event> EventsOf(const ClusterState& state, const Actions& actions, T
     e.to = to;
     if (IsFinal(job.state)) {
       e.reason = job.reason.empty() && !job.attempts.empty() ? job.attempts.back().exit_reason
-                                                             : job.reason;
+                                                             : job.reason.get();
       e.exit_code = job.exit_code;
     }
     out.push_back(std::move(e));

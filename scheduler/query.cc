@@ -65,8 +65,8 @@ class Candidates {
  private:
   const std::vector<JobId>* list_ = nullptr;
   size_t at_ = 0;
-  const std::map<JobId, Job>* all_ = nullptr;
-  std::map<JobId, Job>::const_iterator it_;
+  const JobMap* all_ = nullptr;
+  JobMap::const_iterator it_;
   const ClusterState* state_ = nullptr;
   bool waiting_ = false, running_ = false;
   std::set<JobId>::const_iterator queued_, held_;

@@ -60,6 +60,19 @@ class Writer {
     Bool("", v.has_value());
     if (v) fn(*v);
   }
+  // A Rare<T> field (common/rare.h) is written as its T.
+  template <typename T, typename... A>
+  void Str(const char* field, const Rare<T>& s, A... a) {
+    Str(field, s.get(), a...);
+  }
+  template <typename T, typename Fn>
+  void List(const char* field, const Rare<T>& v, Fn fn) {
+    List(field, v.get(), fn);
+  }
+  template <typename T, typename Fn>
+  void Map(const char* field, const Rare<T>& m, Fn fn) {
+    Map(field, m.get(), fn);
+  }
   bool ok() const { return true; }
 
  private:
@@ -152,6 +165,25 @@ class Reader {
     Bool(field, present);
     if (!present || !ok()) return;
     fn(v.emplace());
+  }
+  // A Rare<T> field (common/rare.h) is read as its T, and stays unallocated when empty.
+  template <typename T, typename... A>
+  void Str(const char* field, Rare<T>& out, A... a) {
+    T v;
+    Str(field, v, a...);
+    out = std::move(v);
+  }
+  template <typename T, typename Fn>
+  void List(const char* field, Rare<T>& out, Fn fn) {
+    T v;
+    List(field, v, fn);
+    out = std::move(v);
+  }
+  template <typename T, typename Fn>
+  void Map(const char* field, Rare<T>& out, Fn fn) {
+    T v;
+    Map(field, v, fn);
+    out = std::move(v);
   }
 
  private:
