@@ -182,7 +182,9 @@ TEST_CASE("zmtp_dealer: Client::CallMany answers each request in order, errors i
     while (answered < 50) {
       std::vector<std::pair<std::string, Envelope>> got;
       do {
-        auto [id, body] = router.Receive();
+        auto received = router.Receive();  // not a structured binding: INFO captures it
+        const std::string& id = received.first;
+        const std::string& body = received.second;
         Result<Envelope> env = Decode(body);
         INFO(body, " ", env ? std::string() : env.error().message());
         REQUIRE(env);
