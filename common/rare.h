@@ -141,14 +141,15 @@ class Rare {
   friend bool operator==(const Rare& a, const U& b) {
     return a.get() == b;
   }
-  template <typename U>
-    requires(!std::same_as<std::remove_cvref_t<U>, Rare>)
+  // Not a requires-clause: clang before 16 substitutes into the return type before it
+  // checks one, and U = Rare then recurses without end. A default template argument is
+  // substituted first, in every compiler.
+  template <typename U, typename = std::enable_if_t<!std::is_same_v<std::remove_cvref_t<U>, Rare>>>
   friend auto operator+(const Rare& a, U&& b) -> decltype(std::declval<const T&>() + std::forward<U>(b)) {
     return a.get() + std::forward<U>(b);
   }
   friend T operator+(const Rare& a, const Rare& b) { return a.get() + b.get(); }
-  template <typename U>
-    requires(!std::same_as<std::remove_cvref_t<U>, Rare>)
+  template <typename U, typename = std::enable_if_t<!std::is_same_v<std::remove_cvref_t<U>, Rare>>>
   friend auto operator+(U&& a, const Rare& b) -> decltype(std::forward<U>(a) + std::declval<const T&>()) {
     return std::forward<U>(a) + b.get();
   }
