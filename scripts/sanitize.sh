@@ -39,13 +39,24 @@ export UBSAN_OPTIONS="$common:log_path=$logs/report"
 export CORRAL_TEST_TIME_SCALE=${CORRAL_TEST_TIME_SCALE:-4}
 status=0
 ctest --test-dir "$build" --output-on-failure -j2 "$@" || status=$?
-if compgen -G "$logs/*" >/dev/null; then
-  echo "sanitize: sanitizer reports:" >&2
-  for f in "$logs"/*; do
-    echo "---- $f" >&2
+# Every log is a report, except one that holds nothing but ASan's warning about a stack it
+# does not know: the shepherd starts the job child on a stack of its own (clone with
+# CLONE_VM|CLONE_VFORK, execd/shepherd.cc), where the child's noreturn execve makes ASan
+# say so. That warning is counted, not failed on; anything else in a log fails the pass.
+known='^==[0-9]+==WARNING: ASan is ignoring requested __asan_handle_no_return|^False positive error reports may follow|^For details see https://github.com/google/sanitizers/issues/189'
+warned=0
+for f in "$logs"/*; do
+  [[ -e $f ]] || continue
+  if grep -q -v -E "$known" "$f"; then
+    echo "sanitize: sanitizer report $f:" >&2
     cat "$f" >&2
-  done
-  status=1
+    status=1
+  else
+    warned=$((warned + 1))
+  fi
+done
+if ((warned > 0)); then
+  echo "sanitize: $warned process(es) logged only ASan's unknown-stack warning (the job child's own stack)"
 fi
 echo "sanitize: tests done at $(($(date +%s) - start)) s (status $status)"
 
