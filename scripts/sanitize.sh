@@ -29,6 +29,9 @@ echo "sanitize: built in $(($(date +%s) - start)) s"
 logs=$PWD/$build/sanitizer-logs
 rm -rf "$logs"
 mkdir -p "$logs"
+# Writable by all (sticky, like /tmp): an unprivileged execd and its shepherds run as a
+# test user (tests/e2e/owner_test.cc), and ASan kills a process that cannot open its log.
+chmod 1777 "$logs"
 common="print_stacktrace=1:halt_on_error=1"
 export ASAN_OPTIONS="$common:detect_leaks=1:check_initialization_order=1:strict_init_order=1"
 export ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$logs/report"
