@@ -223,7 +223,7 @@ TEST_CASE("scheduler_crash_during_submit_burst") {
   CHECK(acked.size() == lines);  // no id acknowledged twice
   Client client = cluster.Connect();
   auto reply = client.Call(QueryRequest{{}, "", true}, Slack(10000));
-  REQUIRE(reply.has_value());
+  REQUIRE_MESSAGE(reply.has_value(), (reply ? std::string() : reply.error().ToString()) << "\n" << cluster.Logs());
   std::set<JobId> existing;
   for (const Job& job : std::get<QueryReply>(*reply).jobs) existing.insert(job.id);
   for (JobId id : acked) CHECK_MESSAGE(existing.count(id) == 1, "acknowledged job " << id);
