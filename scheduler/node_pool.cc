@@ -12,29 +12,13 @@ constexpr size_t kChunk = size_t{32} << 20;  // 16 huge pages; untouched ones co
 
 size_t RoundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
-// Under AddressSanitizer every block comes from the sanitizer's own allocator instead:
-// it then sees overflows and uses after free of a job map's nodes, and LeakSanitizer sees
-// the pointers the jobs hold (it does not scan our mappings, and reported every string
-// and vector of a pooled Job as leaked).
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
 }  // namespace
 
 NodePool::NodePool(size_t size, size_t align)
     : size_(RoundUp(size, align > alignof(FreeBlock) ? align : alignof(FreeBlock))) {}
 
 void* NodePool::Allocate() {
-  if constexpr (kSanitized) return ::operator new(size_);
+  if constexpr (!NodePool::kPooled) return ::operator new(size_);
   std::lock_guard lock(mu_);
   if (free_ != nullptr) {
     FreeBlock* b = free_;
@@ -49,7 +33,7 @@ void* NodePool::Allocate() {
 
 void NodePool::Free(void* p) {
   if (p == nullptr) return;
-  if constexpr (kSanitized) return ::operator delete(p);
+  if constexpr (!NodePool::kPooled) return ::operator delete(p);
   std::lock_guard lock(mu_);
   auto* b = static_cast<FreeBlock*>(p);
   b->next = free_;

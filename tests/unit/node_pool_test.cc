@@ -38,17 +38,9 @@ TEST_CASE("node pool: aligned, distinct blocks across chunks; a freed block is r
   pool.Free(blocks[500]);
   pool.Free(blocks[7]);
   void* again[2] = {pool.Allocate(), pool.Allocate()};
-  // Under AddressSanitizer the pool hands blocks to operator new (node_pool.cc), which
+  // Under AddressSanitizer the pool hands blocks to operator new (NodePool::kPooled), which
   // does not reuse them at once.
-  bool pooled = true;
-#if defined(__SANITIZE_ADDRESS__)
-  pooled = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  pooled = false;
-#endif
-#endif
-  if (pooled) {
+  if (NodePool::kPooled) {
     CHECK(again[0] == blocks[7]);  // last freed, first reused
     CHECK(again[1] == blocks[500]);
   }
