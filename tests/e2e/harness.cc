@@ -420,11 +420,15 @@ std::string TestCluster::Logs() const {
   return out;
 }
 
-Result<Envelope> RawExchange(const std::string& endpoint, const std::vector<std::string>& frames,
-                             const std::string& routing_id, const CurveKeyPair* keys,
-                             const std::string& server_key) {
+struct RawSocket::Impl {
   zmq::context_t ctx;
-  zmq::socket_t s(ctx, zmq::socket_type::dealer);
+  zmq::socket_t s{ctx, zmq::socket_type::dealer};
+};
+
+RawSocket::RawSocket(const std::string& endpoint, const std::string& routing_id,
+                     const CurveKeyPair* keys, const std::string& server_key)
+    : impl_(std::make_unique<Impl>()) {
+  zmq::socket_t& s = impl_->s;
   s.set(zmq::sockopt::linger, 0);
   if (!routing_id.empty()) s.set(zmq::sockopt::routing_id, routing_id);
   if (keys != nullptr) {
@@ -433,17 +437,29 @@ Result<Envelope> RawExchange(const std::string& endpoint, const std::vector<std:
     s.set(zmq::sockopt::curve_secretkey, keys->secret_key);
   }
   s.connect(endpoint);
+}
+
+RawSocket::~RawSocket() = default;
+
+Result<Envelope> RawSocket::Call(const std::vector<std::string>& frames, int64_t timeout_ms) {
+  zmq::socket_t& s = impl_->s;
   for (size_t i = 0; i < frames.size(); ++i) {
     s.send(zmq::buffer(frames[i]),
            i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
   zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, std::chrono::milliseconds(Slack(3000))) == 0) {
+  if (zmq::poll(&item, 1, std::chrono::milliseconds(Slack(timeout_ms))) == 0) {
     return Error(Code::kUnavailable, "no reply");
   }
   zmq::message_t reply;
   (void)s.recv(reply);
   return Decode(reply.to_string_view());
+}
+
+Result<Envelope> RawExchange(const std::string& endpoint, const std::vector<std::string>& frames,
+                             const std::string& routing_id, const CurveKeyPair* keys,
+                             const std::string& server_key) {
+  return RawSocket(endpoint, routing_id, keys, server_key).Call(frames, 3000);
 }
 
 std::string ErrorText(const Result<Envelope>& r) {

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -139,9 +140,26 @@ class TestCluster {
   std::map<int, pid_t> execds_;
 };
 
-// Sends `frames` on a fresh DEALER to `endpoint` and returns the decoded reply, or
-// Unavailable after 3 s without one: for messages the client library would never send.
-// With `routing_id`, the DEALER uses it; with `keys`, it speaks CURVE to `server_key`.
+// A DEALER connected to `endpoint`, for messages the client library would never send:
+// raw frames out, one decoded reply back. With `routing_id`, the DEALER uses it; with
+// `keys`, it speaks CURVE to `server_key`.
+class RawSocket {
+ public:
+  explicit RawSocket(const std::string& endpoint, const std::string& routing_id = "",
+                     const CurveKeyPair* keys = nullptr, const std::string& server_key = "");
+  ~RawSocket();
+  RawSocket(const RawSocket&) = delete;
+  RawSocket& operator=(const RawSocket&) = delete;
+  // Sends `frames` and returns the decoded reply, or Unavailable after Slack(timeout_ms)
+  // without one.
+  Result<Envelope> Call(const std::vector<std::string>& frames, int64_t timeout_ms);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One Call of 3 s on a fresh RawSocket.
 Result<Envelope> RawExchange(const std::string& endpoint, const std::vector<std::string>& frames,
                              const std::string& routing_id = "",
                              const CurveKeyPair* keys = nullptr,

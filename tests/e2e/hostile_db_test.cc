@@ -8,7 +8,6 @@
 #include <sqlite3.h>
 
 #include <nlohmann/json.hpp>
-#include <zmq.hpp>
 
 #include <functional>
 #include <string>
@@ -176,35 +175,10 @@ std::string DeepParams(const std::string& type, int depth) {
   return text.substr(0, at) + Nested('{', "\"a\":", '}', depth) + text.substr(at + 10);
 }
 
-class Socket {
- public:
-  Socket(zmq::context_t& ctx, const std::string& endpoint) : s_(ctx, zmq::socket_type::dealer) {
-    s_.set(zmq::sockopt::linger, 0);
-    s_.connect(endpoint);
-  }
-  // Sends `frames` and returns the reply (Unavailable after 10 s without one).
-  Result<Envelope> Call(const std::vector<std::string>& frames) {
-    for (size_t i = 0; i < frames.size(); ++i) {
-      s_.send(zmq::buffer(frames[i]),
-              i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
-    }
-    zmq::pollitem_t item{s_.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, std::chrono::milliseconds(Slack(10000))) == 0) {
-      return Error(Code::kUnavailable, "no reply");
-    }
-    zmq::message_t reply;
-    (void)s_.recv(reply);
-    return Decode(reply.to_string_view());
-  }
-
- private:
-  zmq::socket_t s_;
-};
-
 // Sends one malformed message and checks the reply is the error Decode gives for it.
-void ExpectError(Socket& socket, const std::string& where, const std::vector<std::string>& frames,
+void ExpectError(RawSocket& socket, const std::string& where, const std::vector<std::string>& frames,
                  const std::string& expected) {
-  Result<Envelope> reply = socket.Call(frames);
+  Result<Envelope> reply = socket.Call(frames, 10000);
   const std::string shown = frames[0].size() > 200 ? frames[0].substr(0, 200) + "..." : frames[0];
   REQUIRE_MESSAGE(reply.has_value(), where << ": no reply to " << shown);
   const auto* error = std::get_if<ErrorReply>(&reply->message);
@@ -255,11 +229,10 @@ TEST_CASE("malformed_messages_change_nothing") {
   }
   REQUIRE(targets.size() >= 2);  // the ipc endpoint and at least one tcp one
 
-  zmq::context_t ctx;
   const auto skeletons = Skeletons(std::make_index_sequence<std::variant_size_v<Message>>());
   size_t sent = 0;
   for (const std::string& endpoint : targets) {
-    Socket socket(ctx, endpoint);
+    RawSocket socket(endpoint);
     for (const auto& [type, skeleton] : skeletons) {
       for (const std::string& variant : Variants(type, skeleton)) {
         // Only what the decoder refuses is malformed (a variant may happen to be valid,
@@ -284,8 +257,7 @@ TEST_CASE("malformed_messages_change_nothing") {
       ++sent;
     }
     // Above the size limit ZeroMQ drops the connection: no reply, no crash.
-    Socket big(ctx, endpoint);
-    CHECK_FALSE(big.Call({std::string(kMaxMessageBytes + 1024, '{')}).has_value());
+    CHECK_FALSE(RawExchange(endpoint, {std::string(kMaxMessageBytes + 1024, '{')}).has_value());
     REQUIRE_MESSAGE(Alive(cluster.scheduler_pid()), cluster.Logs());
   }
   MESSAGE("sent " << sent << " malformed messages");
