@@ -1,7 +1,7 @@
 // Free resources over time, for the planner: a step function from `now` on, for one node or
-// for the cluster-wide consumables pool. Running jobs' expected ends add steps (Release);
-// starts and reservations subtract windows (Take). Internal to the planner, exposed for
-// its tests.
+// for the cluster-wide consumables pool. Running jobs' expected ends add steps (all at once,
+// sorted, by the planner; or one Release at a time); starts and reservations subtract
+// windows (Take). Internal to the planner, exposed for its tests.
 #pragma once
 
 #include <cstddef>
