@@ -48,6 +48,11 @@ bool ToAmounts(const Resources& r, const NameTable& table, Amounts& out, std::st
   return ToAmounts(r.consumables, table, out, unknown);
 }
 
+bool Amounts::IsNothing() const {
+  return cores == 0 && mem_mb == 0 && gpus == 0 &&
+         std::all_of(extra.begin(), extra.end(), [](int64_t x) { return x == 0; });
+}
+
 void Amounts::Add(const Amounts& o) {
   cores += o.cores;
   mem_mb += o.mem_mb;
@@ -72,6 +77,18 @@ TimeMs EndOf(TimeMs start, int64_t duration_ms) {
 
 Availability::Availability(TimeMs now, Amounts free_now) {
   steps_.push_back({now, std::move(free_now)});
+}
+
+Availability::Availability(TimeMs now, Amounts free_now, std::vector<Freed>& releases) {
+  std::sort(releases.begin(), releases.end(),
+            [](const Freed& a, const Freed& b) { return a.at < b.at; });
+  steps_.push_back({now, std::move(free_now)});
+  for (const Freed& r : releases) {
+    if (r.at == kNever) break;  // sorted: the rest never come back either
+    if (r.amount->IsNothing()) continue;
+    if (r.at > steps_.back().t) steps_.push_back({r.at, steps_.back().free});
+    steps_.back().free.Add(*r.amount);  // (an end at or before now counts from now, as in Release)
+  }
 }
 
 size_t Availability::IndexAt(TimeMs t) const {

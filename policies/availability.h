@@ -1,7 +1,7 @@
 // Free resources over time, for the planner: a step function from `now` on, for one node or
-// for the cluster-wide consumables pool. Running jobs' expected ends add steps (Release);
-// starts and reservations subtract windows (Take). Internal to the planner, exposed for
-// its tests.
+// for the cluster-wide consumables pool. Running jobs' expected ends add steps (all at once,
+// sorted, by the planner; or one Release at a time); starts and reservations subtract
+// windows (Take). Internal to the planner, exposed for its tests.
 #pragma once
 
 #include <cstddef>
@@ -29,7 +29,8 @@ struct Amounts {
 
   // True when every count of `need` is within this.
   bool Covers(const Amounts& need) const;
-  bool IsZero() const;  // no count above 0
+  bool IsZero() const;     // no count above 0
+  bool IsNothing() const;  // every count is 0
   void Add(const Amounts& o);
   void Sub(const Amounts& o);
   bool operator==(const Amounts&) const = default;
@@ -50,10 +51,21 @@ bool ToAmounts(const Resources& r, const NameTable& table, Amounts& out,
 // start + duration, saturating at kNever (and kNever for a kNever duration).
 TimeMs EndOf(TimeMs start, int64_t duration_ms);
 
+// What comes back at a time: a running job's expected end and what it holds (not owned).
+struct Freed {
+  TimeMs at = 0;
+  const Amounts* amount = nullptr;
+};
+
 class Availability {
  public:
   Availability() : Availability(0, {}) {}
   Availability(TimeMs now, Amounts free_now);
+  // The profile that Release(r.at, *r.amount) for each of `releases`, in any order, gives
+  // (the same free amounts at every instant), built in O(k log k) rather than O(k x steps):
+  // `releases` is sorted by time and summed as it goes. Releases of nothing add no step
+  // (such a step changes no answer: every query reads the free amounts, not the steps).
+  Availability(TimeMs now, Amounts free_now, std::vector<Freed>& releases);
 
   // `amount` comes back at `at` (> now): a running job's expected end. Call before any Take.
   void Release(TimeMs at, const Amounts& amount);

@@ -35,6 +35,18 @@ Limits UserLimits(const LimitsPolicy& limits, const std::string& user) {
   return l;
 }
 
+bool AnyRunLimit(const LimitsPolicy& limits) {
+  auto binds = [](const Limits& l) { return l.max_running_jobs || l.max_cores || l.max_gpus; };
+  if (binds(limits.default_user)) return true;
+  for (const auto& [user, l] : limits.users) {
+    if (binds(l)) return true;
+  }
+  for (const auto& [group, l] : limits.groups) {
+    if (binds(l)) return true;
+  }
+  return false;
+}
+
 std::string RunLimitReason(const LimitsPolicy& limits, const std::string& user,
                            const std::string& group, const LimitCounts& user_now,
                            const LimitCounts& group_now, const Resources& request) {

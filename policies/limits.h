@@ -30,6 +30,10 @@ std::string RunLimitReason(const LimitsPolicy& limits, const std::string& user,
                            const std::string& group, const LimitCounts& user_now,
                            const LimitCounts& group_now, const Resources& request);
 
+// True when some user or group limit of `limits` can keep a job from starting
+// (max_running_jobs, max_cores or max_gpus); when false RunLimitReason is always empty.
+bool AnyRunLimit(const LimitsPolicy& limits);
+
 // At submit: FailedPrecondition naming the limit when the user (or group) already has
 // max_queued_jobs queued (held jobs count), OK otherwise.
 Status CheckQueuedLimit(const LimitsPolicy& limits, const std::string& user,

@@ -47,7 +47,8 @@ class Pass {
  public:
   Pass(const PlannerPolicy& settings, const LimitsPolicy& limits,
        const std::map<std::string, QueuePolicy>& queues, const PlanSnapshot& snap, TimeMs now)
-      : settings_(settings), limits_(limits), queues_(queues), now_(now) {
+      : settings_(settings), limits_(limits), queues_(queues), now_(now),
+        count_limits_(AnyRunLimit(limits)) {
     for (const NodeView& n : snap.nodes) {
       for (const auto& [name, _] : n.total.consumables) node_names_.try_emplace(name, 0);
     }
@@ -65,27 +66,41 @@ class Pass {
     for (const NodeView& n : snap.nodes) sorted.push_back(&n);
     std::sort(sorted.begin(), sorted.end(),
               [](const NodeView* a, const NodeView* b) { return a->name < b->name; });
-    for (const NodeView* n : sorted) {
-      node_at_[n->name] = nodes_.size();
-      nodes_.push_back({n, amounts(n->total), Availability(now, amounts(n->free))});
+    for (size_t n = 0; n < sorted.size(); ++n) node_at_[sorted[n]->name] = n;
+
+    // Each running job gives back what it holds at its expected end, on its node and in the
+    // pool. The profiles are built from those releases sorted by time (O(k log k)), not by
+    // inserting each into a growing profile (O(k x steps)); only what holds a cluster-wide
+    // consumable is released into the pool.
+    std::vector<Amounts> held(snap.running.size()), pool_held;
+    std::vector<std::vector<planning::Freed>> on_node(sorted.size());
+    std::vector<planning::Freed> to_pool;
+    pool_held.reserve(snap.running.size());  // (the Freed entries point into it)
+    for (size_t k = 0; k < snap.running.size(); ++k) {
+      const RunningJob& job = snap.running[k];
+      const TimeMs end = std::max(EndOf(job.start_time, DurationMs(job.h_rt_s)), now + 1);
+      if (count_limits_) {
+        Count(user_counts_[job.user], job.alloc);
+        Count(group_counts_[job.group], job.alloc);
+      }
+      auto at = node_at_.find(job.node);
+      if (at != node_at_.end() && sorted[at->second]->available) {
+        ToAmounts(job.alloc, node_names_, held[k]);
+        on_node[at->second].push_back({end, &held[k]});
+      }
+      if (job.cluster_alloc.empty()) continue;
+      ToAmounts(job.cluster_alloc, pool_names_, pool_held.emplace_back());
+      to_pool.push_back({end, &pool_held.back()});
+    }
+    nodes_.reserve(sorted.size());
+    for (size_t n = 0; n < sorted.size(); ++n) {
+      nodes_.push_back({sorted[n], amounts(sorted[n]->total),
+                        Availability(now, amounts(sorted[n]->free), on_node[n])});
     }
     Amounts pool_free;
     ToAmounts(snap.pool_free, pool_names_, pool_free);
     ToAmounts(snap.pool_total, pool_names_, pool_total_);
-    pool_ = Availability(now, pool_free);
-
-    for (const RunningJob& job : snap.running) {
-      const TimeMs end = std::max(EndOf(job.start_time, DurationMs(job.h_rt_s)), now + 1);
-      Count(user_counts_[job.user], job.alloc);
-      Count(group_counts_[job.group], job.alloc);
-      auto at = node_at_.find(job.node);
-      if (at != node_at_.end() && nodes_[at->second].view->available) {
-        nodes_[at->second].profile.Release(end, amounts(job.alloc));
-      }
-      Amounts held;
-      ToAmounts(job.cluster_alloc, pool_names_, held);
-      pool_.Release(end, held);
-    }
+    pool_ = Availability(now, pool_free, to_pool);
     UpdateMaxFree();
   }
 
@@ -118,9 +133,11 @@ class Pass {
       reason = std::move(why);
       return true;
     };
-    reason = RunLimitReason(limits_, job.user, job.group, user_counts_[job.user],
-                            group_counts_[job.group], job.request);
-    if (!reason.empty()) return true;
+    if (count_limits_) {
+      reason = RunLimitReason(limits_, job.user, job.group, user_counts_[job.user],
+                              group_counts_[job.group], job.request);
+      if (!reason.empty()) return true;
+    }
     const QueuePolicy* queue = nullptr;
     if (!job.queue.empty()) {
       auto q = queues_.find(job.queue);
@@ -332,8 +349,10 @@ class Pass {
              TimeMs end, PlanResult& out) {
     nodes_[node].profile.Take(need, now_, end);
     if (!pool_need.IsZero()) pool_.Take(pool_need, now_, end);
-    Count(user_counts_[job.user], job.request);
-    Count(group_counts_[job.group], job.request);
+    if (count_limits_) {
+      Count(user_counts_[job.user], job.request);
+      Count(group_counts_[job.group], job.request);
+    }
     out.starts.push_back({job.id, nodes_[node].view->name, now_});
     UpdateMaxFree();
   }
@@ -360,6 +379,7 @@ class Pass {
   const LimitsPolicy& limits_;
   const std::map<std::string, QueuePolicy>& queues_;
   const TimeMs now_;
+  const bool count_limits_;  // some limit can keep a job from starting: count what runs
   NameTable node_names_, pool_names_;
   std::vector<NodeSlot> nodes_;  // by name
   std::unordered_map<std::string, size_t> node_at_;  // looked up once per running job

@@ -710,20 +710,54 @@ void ChargeEndedRuns(const ClusterState& state, const CoreConfig& config, TimeMs
 }
 
 UsageTable UsageNow(const ClusterState& state, const CoreConfig& config, TimeMs now) {
+  return UsageAndRunning(state, config, now, nullptr);
+}
+
+UsageTable UsageAndRunning(const ClusterState& state, const CoreConfig& config, TimeMs now,
+                           std::vector<RunningJob>* running) {
   UsageTable usage = state.usage;
   if (!config.policy) return usage;
   // The same charges as ChargeFor's, in the same order (each account's sum is the same
-  // number), but each owner and project's account entry is found once, not per unit.
+  // number), but each owner and project's group and account entry are found once, not per
+  // unit; and the unit is looked up once for both its charge and its view.
   const FairSharePolicy& fs = config.policy->policy.fairshare;
-  std::unordered_map<std::string, std::unordered_map<std::string, DecayedUsage*>> entry;
+  struct Charged {
+    std::string group;
+    DecayedUsage* usage = nullptr;
+  };
+  std::unordered_map<std::string, std::unordered_map<std::string, Charged>> account;
+  if (running) running->reserve(running->size() + state.running.size());
+  // `running`, `jobs` and `tasks` are all in UnitKey order: each unit is found by stepping
+  // on from the last one found when it is a few records further (the records are laid out
+  // in id order: a walk along memory), else by a search. Same records as FindUnit's.
+  auto job_at = state.jobs.begin();
+  auto task_at = state.tasks.begin();
+  auto near = [](const auto& map, auto& at, const auto& key) -> const Job& {
+    for (int step = 0; step < 8 && at != map.end() && at->first < key; ++step) ++at;
+    if (at == map.end() || !(at->first == key)) at = map.find(key);
+    return at->second;
+  };
   for (const UnitKey& key : state.running) {
-    const Job& unit = *FindUnit(state, key);
+    const Job& unit =
+        key.task == 0 ? near(state.jobs, job_at, key.job) : near(state.tasks, task_at, key);
     const JobSpec& spec = SpecOf(state, unit);
-    DecayedUsage*& u = entry[unit.owner][spec.project];
-    if (u == nullptr) {
-      u = &usage[EffectiveAccount(fs, {AccountGroup(fs, unit.owner, spec.project), unit.owner})];
+    Charged& a = account[unit.owner][spec.project];
+    if (a.usage == nullptr) {
+      a.group = AccountGroup(fs, unit.owner, spec.project);
+      a.usage = &usage[EffectiveAccount(fs, {a.group, unit.owner})];
     }
-    *u = ChargeRun(*u, UsageRate(spec.request, fs), unit.start_time, now, fs.half_life_s);
+    *a.usage =
+        ChargeRun(*a.usage, UsageRate(spec.request, fs), unit.start_time, now, fs.half_life_s);
+    if (running) {  // built in place: 32k views a pass at 1,000 nodes x 32 cores
+      RunningJob& view = running->emplace_back();
+      view.user = unit.owner;
+      view.group = a.group;
+      view.node = unit.node;
+      view.alloc = NodePart(spec.request, config);
+      if (!spec.request.consumables.empty()) view.cluster_alloc = ClusterPart(spec.request, config);
+      view.start_time = unit.start_time;
+      view.h_rt_s = spec.h_rt_s;
+    }
   }
   return usage;
 }

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "scheduler/core.h"
 
@@ -29,5 +30,11 @@ void Lose(const ClusterState& state, const Job& job, const CoreConfig& config, T
 // and is not any more: ended, cancelled or lost).
 void ChargeEndedRuns(const ClusterState& state, const CoreConfig& config, TimeMs now,
                      Actions& actions);
+
+// UsageNow (core.h), and under a policy each running unit as the planner sees it appended
+// to `running` (when not null; in state.running order, ids 0, groups by AccountGroup):
+// one walk over the running units for both.
+UsageTable UsageAndRunning(const ClusterState& state, const CoreConfig& config, TimeMs now,
+                           std::vector<RunningJob>* running);
 
 }  // namespace corral

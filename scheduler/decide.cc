@@ -364,7 +364,8 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
                                r == room.end() ? Resources{} : r->second.free, node.features,
                                r != room.end()});
     }
-    priority.usage = UsageNow(state, config, now);
+    // Usage so far and the running units' views, in one walk over them (ids set below).
+    priority.usage = UsageAndRunning(state, config, now, &plan_in.running);
     // Every owner of a queued job that could start is active for fair-share, whether or
     // not its jobs are ranked below.
     for (const Candidate& c : candidates) {
@@ -401,14 +402,7 @@ Actions Decide(const ClusterState& state, const CoreConfig& config, TimeMs now) 
       priority.pending.push_back(std::move(p));
     }
     JobId running_id = static_cast<JobId>(candidates.size()) + 1;
-    plan_in.running.reserve(state.running.size());
-    for (const UnitKey& key : state.running) {
-      const Job& unit = *FindUnit(state, key);
-      const JobSpec& spec = SpecOf(state, unit);
-      plan_in.running.push_back({running_id++, unit.owner, group_of(unit.owner, spec.project),
-                                 unit.node, NodePart(spec.request, config),
-                                 ClusterPart(spec.request, config), unit.start_time, spec.h_rt_s});
-    }
+    for (RunningJob& r : plan_in.running) r.id = running_id++;
     auto pass = std::make_shared<PolicyPass>();
     pass->at = now;
     // Only the jobs the planner visits are sorted and handed over.
