@@ -74,6 +74,11 @@ fuzz_one() {  # NAME: runs build-asan/bin/fuzz_NAME, prints one line; fails on a
   local args=(-max_total_time="$FUZZ_SECONDS" -timeout=20 -rss_limit_mb=2048
               -print_final_stats=1 -artifact_prefix="$out/")
   if [[ -f fuzz/$name.dict ]]; then args+=(-dict="fuzz/$name.dict"); fi
+  # libFuzzer's entropic schedule updates a weight per feature on every run. The protocol
+  # and qsub harnesses reach tens of thousands of features per input, and that update was
+  # 70% of the protocol harness's time (perf); without it both run 2-4x more inputs and
+  # reach more coverage in the same time. The small harnesses keep it.
+  case $name in protocol | qsub) args+=(-entropic=0) ;; esac
   if "$build/bin/fuzz_$name" "${args[@]}" "$out/corpus" "fuzz/corpus/$name" >"$out/log" 2>&1; then
     echo "sanitize: fuzz_$name: $(grep -m1 -o 'stat::number_of_executed_units: [0-9]*' \
       "$out/log" | grep -o '[0-9]*$') runs in ${FUZZ_SECONDS} s, no findings"
