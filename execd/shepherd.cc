@@ -396,6 +396,18 @@ void CloseFrom(int lowest) {
 
 void ResetSignalDispositions() {
   for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);
+  // glibc keeps its internal signals (32 and 33: thread cancellation, set*id broadcast) from
+  // signal(), and its posix_spawn leaves them ignored in the program it starts (the execd's
+  // corral-spawner); ignored, they would stay so across every exec, into the jobs. Nothing
+  // here cancels threads or broadcasts ids (the job child's id changes are raw system
+  // calls), so they are reset through the system call itself (the kernel's sigaction layout).
+  struct KernelSigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    unsigned long mask;
+  } dfl{SIG_DFL, 0, nullptr, 0};
+  for (int s = 32; s < SIGRTMIN; ++s) syscall(SYS_rt_sigaction, s, &dfl, nullptr, sizeof(dfl.mask));
   // A report written after the execd died must not kill the shepherd, nor its job.
   signal(SIGPIPE, SIG_IGN);
 }
