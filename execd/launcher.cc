@@ -416,8 +416,14 @@ Result<std::unique_ptr<PosixLauncher>> PosixLauncher::Create(LauncherOptions opt
       new PosixLauncher(std::move(options), LookupUser(self).name));
   // Started now: a fork, while this process is small and single-threaded (before ZeroMQ
   // starts), or corral-spawner exec'd; every shepherd is a fork of it.
+  if (const std::string& program = launcher->options_.spawner_program; !program.empty()) {
+    Result<int> fd = OpenSpawnerProgram(program);
+    if (!fd) return std::unexpected(fd.error());
+    launcher->spawner_program_fd_ = *fd;
+  }
   Result<std::unique_ptr<Spawner>> spawner =
-      Spawner::Start(launcher->options_.clock, launcher->options_.spawner_program);
+      Spawner::Start(launcher->options_.clock, launcher->options_.spawner_program,
+                     launcher->spawner_program_fd_);
   if (!spawner) return std::unexpected(spawner.error());
   launcher->spawner_ = std::move(*spawner);
   return launcher;
@@ -431,6 +437,8 @@ PosixLauncher::~PosixLauncher() {
   for (const auto& [key, tracked] : running_) {
     if (tracked.pidfd >= 0) close(tracked.pidfd);
   }
+  spawner_.reset();  // ends the spawner, before its program's descriptor goes
+  if (spawner_program_fd_ >= 0) close(spawner_program_fd_);
 }
 
 Result<Recovery> PosixLauncher::Recover() {

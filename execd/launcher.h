@@ -177,8 +177,10 @@ struct LauncherOptions {
   // launcher embedded in a test runs the jobs of whoever runs the test.
   bool allow_root_jobs = true;
   // The corral-spawner binary to exec as the spawner (the execd: SpawnerBesideSelf()), whose
-  // shepherds use the system clock, so `clock` must then be null. Empty: the spawner is a
-  // fork of this process, sharing `clock` (a launcher embedded in a test).
+  // shepherds use the system clock, so `clock` must then be null. Opened once by Create:
+  // every spawner the launcher starts runs that file, even once the path names another.
+  // Empty: the spawner is a fork of this process, sharing `clock` (a launcher embedded in a
+  // test).
   std::string spawner_program;
   // Where the launcher reports a death of its spawner and the start of a new one; null:
   // stderr.
@@ -282,6 +284,7 @@ class PosixLauncher final : public Launcher {
   std::string self_name_;  // the user this process runs as, for CheckJobOwner's messages
   std::map<AttemptKey, Tracked> running_;
   std::unique_ptr<Spawner> spawner_;
+  int spawner_program_fd_ = -1;  // options_.spawner_program, opened once by Create
   std::vector<AttemptEnd> ended_;  // ends found outside Reap (spawner death), for the next Reap
 };
 

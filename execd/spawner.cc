@@ -255,6 +255,19 @@ void StartOne(int sock, const Clock* clock) {
   }
 }
 
+Result<int> OpenSpawnerProgram(const std::string& program) {
+  const int fd = open(program.c_str(), O_RDONLY | O_CLOEXEC);
+  // Above the socket's place: the dup2 that puts the socket there would replace it.
+  const int moved = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, kSpawnerSocketFd + 1) : -1;
+  const int err = errno;
+  if (fd >= 0) close(fd);
+  if (moved < 0) {
+    return Error(Code::kUnavailable,
+                 "cannot open the spawner " + program + ": " + std::strerror(err));
+  }
+  return moved;
+}
+
 Result<std::string> SpawnerBesideSelf() {
   char self[PATH_MAX];
   const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -354,7 +367,8 @@ Result<ShepherdPlan> DecodeShepherdPlan(std::string_view bytes) {
 
 // ---- the execd's end ----------------------------------------------------------------------
 
-Result<std::unique_ptr<Spawner>> Spawner::Start(const Clock* clock, const std::string& program) {
+Result<std::unique_ptr<Spawner>> Spawner::Start(const Clock* clock, const std::string& program,
+                                                int program_fd) {
   if (clock == nullptr && program.empty()) {
     return Error(Code::kInvalidArgument, "spawner: no clock");
   }
@@ -362,7 +376,7 @@ Result<std::unique_ptr<Spawner>> Spawner::Start(const Clock* clock, const std::s
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     return Error(Code::kUnavailable, std::string("spawner: socketpair: ") + std::strerror(errno));
   }
-  if (!program.empty()) return Exec(program, sv);
+  if (!program.empty()) return Exec(program, program_fd, sv);
   const pid_t pid = fork();
   if (pid < 0) {
     const int err = errno;
@@ -384,7 +398,8 @@ Result<std::unique_ptr<Spawner>> Spawner::Start(const Clock* clock, const std::s
   return std::unique_ptr<Spawner>(new Spawner(sv[0], pid));
 }
 
-Result<std::unique_ptr<Spawner>> Spawner::Exec(const std::string& program, const int sv[2]) {
+Result<std::unique_ptr<Spawner>> Spawner::Exec(const std::string& program, int program_fd,
+                                               const int sv[2]) {
   // The child's end goes to kSpawnerSocketFd by a dup2, which clears close-on-exec; one
   // already there would keep it, so it is moved out of the way first.
   int child_end = sv[1];
@@ -402,8 +417,12 @@ Result<std::unique_ptr<Spawner>> Spawner::Exec(const std::string& program, const
   std::string argv0 = program;
   char* argv[] = {argv0.data(), nullptr};
   pid_t pid = 0;
+  // The file opened earlier, by its descriptor (close-on-exec: the kernel opens the binary
+  // before it closes those), else the path.
+  const std::string file =
+      program_fd >= 0 ? "/proc/self/fd/" + std::to_string(program_fd) : program;
   // A vfork and an exec: cheap from a process of any size, safe from a threaded one.
-  const int err = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv, environ);
+  const int err = posix_spawn(&pid, file.c_str(), &actions, nullptr, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
   close(child_end);
   if (err != 0) {

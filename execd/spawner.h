@@ -33,6 +33,10 @@ inline constexpr int kSpawnerSocketFd = 3;
 // NotFound, naming the path, when it is missing or not executable.
 Result<std::string> SpawnerBesideSelf();
 
+// Opens `program` (corral-spawner) for Spawner::Start's program_fd: close-on-exec, and
+// above kSpawnerSocketFd, where the socket is put. Unavailable naming the path.
+Result<int> OpenSpawnerProgram(const std::string& program);
+
 // A ShepherdPlan as bytes, and back. `clock` does not travel (the spawner uses its own copy
 // of the launcher's). Decode never throws, bounds every count and size, and refuses
 // trailing or missing bytes: InvalidArgument naming the field.
@@ -68,11 +72,15 @@ class Spawner {
  public:
   // Starts a spawner. With a `program` (corral-spawner), execs it with its socket on
   // kSpawnerSocketFd: its shepherds stamp times with the system clock, and `clock` is
-  // unused. Without one, forks this process: its shepherds stamp times with `clock`
+  // unused. `program_fd`, if not -1, is that file opened earlier, and what is exec'd (the
+  // path only names it in messages): a spawner started later runs the same file even if
+  // `program` has been replaced since (an upgrade), so it speaks the execd's plan version.
+  // Without a program, forks this process: its shepherds stamp times with `clock`
   // (required), read through the spawner's copy of this process's memory, so the object must
   // outlive the launcher and a clock whose state changes later is seen as it was at this
   // fork. Unavailable, naming what, when the socket pair, the fork or the exec fails.
-  static Result<std::unique_ptr<Spawner>> Start(const Clock* clock, const std::string& program);
+  static Result<std::unique_ptr<Spawner>> Start(const Clock* clock, const std::string& program,
+                                                int program_fd = -1);
   ~Spawner();  // closes the socket and reaps the spawner once it has exited
 
   // Hands `plan` and `report_fd` (the pipe its job child reports its pgid on, passed as a
@@ -96,8 +104,10 @@ class Spawner {
 
  private:
   Spawner(int fd, pid_t pid) : fd_(fd), pid_(pid) {}
-  // Execs `program` with `sv[1]` on kSpawnerSocketFd; closes sv[1], and sv[0] on failure.
-  static Result<std::unique_ptr<Spawner>> Exec(const std::string& program, const int sv[2]);
+  // Execs `program` (through `program_fd` if not -1) with `sv[1]` on kSpawnerSocketFd;
+  // closes sv[1], and sv[0] on failure.
+  static Result<std::unique_ptr<Spawner>> Exec(const std::string& program, int program_fd,
+                                               const int sv[2]);
   // Reads what the spawner sent, without blocking (`block`: waits up to 100 ms for a byte or
   // EOF). Exit records go to exits_ up to the first answer ('S'/'F'), which fills `answer`
   // (true); with no answer expected (null) parsing stops before one.

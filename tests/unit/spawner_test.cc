@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -361,13 +362,39 @@ TEST_CASE("spawner: the execd's spawner is corral-spawner, exec'd, without the d
   CHECK(end->start_time > 0);  // the system clock: an exec'd spawner has no other
 }
 
+TEST_CASE("spawner: a spawner started after an upgrade runs the program the launcher opened") {
+  TempDir dir;
+  const std::string program = dir.path() + "/corral-spawner";
+  std::filesystem::copy_file(BuiltSpawner(), program);
+  Launched l = MakeLauncher(dir.path() + "/spool", program);
+  PosixLauncher& launcher = *l.launcher;
+  // The installed file replaced by one that cannot run (a newer one could speak another plan
+  // version): the next spawner must still be the file the launcher started with.
+  REQUIRE(std::filesystem::remove(program));
+  {
+    std::ofstream junk(program);
+    junk << "not a program\n";
+  }
+  REQUIRE(chmod(program.c_str(), 0755) == 0);
+  KillSpawner(launcher);
+  Result<pid_t> shepherd = launcher.Launch(MakeJob(8, "#!/bin/sh\nexit 8\n", dir.path()));
+  REQUIRE_MESSAGE(shepherd.has_value(), shepherd.error().message());
+  std::error_code ec;
+  CHECK(std::filesystem::read_symlink("/proc/" + std::to_string(launcher.SpawnerPid()) + "/exe",
+                                      ec)
+            .string() == program + " (deleted)");
+  std::optional<AttemptEnd> end = WaitForEnd(launcher, {8, 1});
+  REQUIRE(end.has_value());
+  CHECK(end->exit_code == 8);
+}
+
 TEST_CASE("spawner: a missing corral-spawner, or one with a test's clock, is a clear error") {
   TempDir dir;
   Result<std::unique_ptr<PosixLauncher>> missing = PosixLauncher::Create(
       {.spool_dir = dir.path() + "/spool", .spawner_program = dir.path() + "/corral-spawner"});
   REQUIRE_FALSE(missing.has_value());
   CHECK(missing.error().code() == Code::kUnavailable);
-  CHECK(missing.error().message() == "cannot start the spawner " + dir.path() +
+  CHECK(missing.error().message() == "cannot open the spawner " + dir.path() +
                                          "/corral-spawner: No such file or directory");
   const StoppedClock clock;
   Result<std::unique_ptr<PosixLauncher>> clocked =
