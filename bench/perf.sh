@@ -8,7 +8,8 @@
 #                      [--out FILE]
 #   --quick   smaller sizes (about 5 minutes instead of about 20)
 #   --bin     directory holding the built binaries (default build/bin); it needs
-#             corral, corral-scheduler, corral-execd, qsub, qstat, qdel, qmod,
+#             corral, corral-scheduler, corral-execd (and corral-spawner beside it),
+#             qsub, qstat, qdel, qmod,
 #             corral-submit-load and the bench tools (corral-flood, corral-spawn-rate,
 #             corral-decide-bench, corral-node-emulator): see docs/performance.md
 #   sections  machine submit arrays e2e cancel queries memory decide scale storm (in

@@ -1,6 +1,6 @@
-// GPU fencing with the cgroup v1 devices controller: detection at start, the deny rules
-// of an attempt, and the creation of its cgroup (see gpu_fence.h). The shepherd joins and
-// removes it.
+// GPU fencing with the cgroup v1 devices controller: detection at start and the deny rules
+// of an attempt (see gpu_fence.h). Its cgroup is created by the shepherd
+// (gpu_fence_setup.cc), which joins and removes it.
 #include "execd/gpu_fence.h"
 
 #include "execd/launcher.h"
@@ -29,16 +29,6 @@ namespace fs = std::filesystem;
 constexpr int kMaxGpuIndex = 1 << 20;
 
 constexpr char kEnvironmentOnly[] = "CUDA_VISIBLE_DEVICES only";
-
-// Writes `text` to an existing control file in one write(); the errno of the failure, or 0.
-int WriteControl(const std::string& path, std::string_view text) {
-  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  const ssize_t n = write(fd, text.data(), text.size());
-  const int err = n == static_cast<ssize_t>(text.size()) ? 0 : (n < 0 ? errno : EIO);
-  close(fd);
-  return err;
-}
 
 // Splits `text` at `sep`, calling `each` on every part (empty ones included).
 template <typename F>
@@ -79,7 +69,7 @@ std::string ProbeParent(const std::string& parent, const GpuDeviceNode& node) {
   }
   std::string why;
   const std::string rule = GpuDenyRules({node}, {}).front();
-  if (const int err = WriteControl(probe + "/devices.deny", rule); err != 0) {
+  if (const int err = WriteCgroupFile(probe + "/devices.deny", rule); err != 0) {
     why = "cannot write '" + rule + "' to " + probe + "/devices.deny: " + std::strerror(err);
   } else if (Result<std::string> list = ReadSmallFile(probe + "/devices.list"); !list) {
     why = list.error().message();
@@ -228,24 +218,6 @@ GpuFencePlan PlanGpuFence(const GpuFencing& fencing, const std::string& attempt_
   plan.deny = GpuDenyRules(fencing.nodes, allocated);
   if (!plan.deny.empty()) plan.cgroup_dir = fencing.cgroup_parent + "/" + attempt_name;
   return plan;
-}
-
-Status SetUpGpuFence(const GpuFencePlan& plan) {
-  const std::string& dir = plan.cgroup_dir;
-  rmdir(dir.c_str());  // a stale one from an attempt of the same name (empty, or EBUSY)
-  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return Error(Code::kInternal,
-                 "cannot create the GPU devices cgroup " + dir + ": " + std::strerror(errno));
-  }
-  const std::string deny = dir + "/devices.deny";
-  for (const std::string& rule : plan.deny) {
-    if (const int err = WriteControl(deny, rule); err != 0) {
-      rmdir(dir.c_str());
-      return Error(Code::kInternal,
-                   "cannot write '" + rule + "' to " + deny + ": " + std::strerror(err));
-    }
-  }
-  return OkStatus();
 }
 
 }  // namespace corral

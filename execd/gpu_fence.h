@@ -83,4 +83,7 @@ GpuFencePlan PlanGpuFence(const GpuFencing& fencing, const std::string& attempt_
 // Only open/write/mkdir/rmdir and malloc: callable in a fork of a threaded process.
 Status SetUpGpuFence(const GpuFencePlan& plan);
 
+// Writes `text` to an existing control file in one write(); the errno of the failure, or 0.
+int WriteCgroupFile(const std::string& path, std::string_view text);
+
 }  // namespace corral

@@ -235,11 +235,6 @@ std::optional<std::string> OwnCgroup(std::string_view proc_self_cgroup, std::str
   return std::nullopt;
 }
 
-std::string AttemptName(const AttemptKey& key) {
-  const std::string task = key.task == 0 ? "" : std::to_string(key.task) + ".";
-  return std::to_string(key.job_id) + "." + task + std::to_string(key.attempt);
-}
-
 Status CheckJobOwner(const Job& job, uid_t execd_uid, const std::string& execd_user,
                      bool allow_root_jobs) {
   if (execd_uid == 0) {
@@ -409,14 +404,26 @@ Result<std::unique_ptr<PosixLauncher>> PosixLauncher::Create(LauncherOptions opt
   if (chmod(jobs.c_str(), 0711) != 0 || access(jobs.c_str(), W_OK | X_OK) != 0) {
     return Error(Code::kInvalidArgument, jobs.string() + " is not writable: " + Errno(errno));
   }
+  if (options.clock != nullptr && !options.spawner_program.empty()) {
+    return Error(Code::kInvalidArgument,
+                 "a launcher with a clock of its own cannot exec " + options.spawner_program +
+                     ", whose shepherds use the system clock: leave spawner_program empty");
+  }
   if (options.clock == nullptr) options.clock = &kSystemClock;
   if (options.cpus.empty()) options.cpus = AllowedCpus();
   (void)BootId();  // read here once, not by every shepherd (they inherit it)
   std::unique_ptr<PosixLauncher> launcher(
       new PosixLauncher(std::move(options), LookupUser(self).name));
-  // Forked now, while this process is small and single-threaded (the execd creates its
-  // launcher before ZeroMQ starts): every shepherd is a fork of this small copy.
-  Result<std::unique_ptr<Spawner>> spawner = Spawner::Start(launcher->options_.clock);
+  // Started now: a fork, while this process is small and single-threaded (before ZeroMQ
+  // starts), or corral-spawner exec'd; every shepherd is a fork of it.
+  if (const std::string& program = launcher->options_.spawner_program; !program.empty()) {
+    Result<int> fd = OpenSpawnerProgram(program);
+    if (!fd) return std::unexpected(fd.error());
+    launcher->spawner_program_fd_ = *fd;
+  }
+  Result<std::unique_ptr<Spawner>> spawner =
+      Spawner::Start(launcher->options_.clock, launcher->options_.spawner_program,
+                     launcher->spawner_program_fd_);
   if (!spawner) return std::unexpected(spawner.error());
   launcher->spawner_ = std::move(*spawner);
   return launcher;
@@ -430,6 +437,8 @@ PosixLauncher::~PosixLauncher() {
   for (const auto& [key, tracked] : running_) {
     if (tracked.pidfd >= 0) close(tracked.pidfd);
   }
+  spawner_.reset();  // ends the spawner, before its program's descriptor goes
+  if (spawner_program_fd_ >= 0) close(spawner_program_fd_);
 }
 
 Result<Recovery> PosixLauncher::Recover() {

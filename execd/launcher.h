@@ -176,6 +176,12 @@ struct LauncherOptions {
   // is false (ExecdConfig::allow_root_jobs, set from the config); true here so that a
   // launcher embedded in a test runs the jobs of whoever runs the test.
   bool allow_root_jobs = true;
+  // The corral-spawner binary to exec as the spawner (the execd: SpawnerBesideSelf()), whose
+  // shepherds use the system clock, so `clock` must then be null. Opened once by Create:
+  // every spawner the launcher starts runs that file, even once the path names another.
+  // Empty: the spawner is a fork of this process, sharing `clock` (a launcher embedded in a
+  // test).
+  std::string spawner_program;
   // Where the launcher reports a death of its spawner and the start of a new one; null:
   // stderr.
   std::function<void(const std::string&)> log;
@@ -201,7 +207,7 @@ struct ShepherdPlan;
 // of the execd's own user run (CheckJobOwner). The spool keeps the execd's records (0600)
 // apart from the few files a job reads, which belong to its owner (see execd/spool.h).
 // The shepherds are forked by the launcher's spawner (execd/spawner.h), a small process
-// forked once by Create, which reaps them and reports their exits on a socket (WatchFds);
+// started once by Create, which reaps them and reports their exits on a socket (WatchFds);
 // those of an earlier execd, or of a spawner that died, are watched through pidfds. A dead
 // spawner is noticed (Reap, Launch), logged, and replaced at the next Launch; no attempt
 // is lost with it. Destroying the launcher ends the spawner and leaves every attempt
@@ -209,11 +215,12 @@ struct ShepherdPlan;
 class PosixLauncher final : public Launcher {
  public:
   // Creates SPOOL/jobs if needed (mode 0711: jobs reach their own attempt's files by name but
-  // list nothing); a relative spool_dir is made absolute; forks the spawner (call it before
-  // this process starts threads, so that the spawner stays small). InvalidArgument when the
-  // spool is not this process's own (owned by another user, writable by group or others,
-  // searchable by no one when running as root), Internal when it cannot be created,
-  // Unavailable when the spawner cannot be started.
+  // list nothing); a relative spool_dir is made absolute; starts the spawner (without a
+  // spawner_program, a fork of this process: call it before this process starts threads, so
+  // that the spawner stays small). InvalidArgument when the spool is not this process's own
+  // (owned by another user, writable by group or others, searchable by no one when running
+  // as root) or both a clock and a spawner_program are given, Internal when the spool cannot
+  // be created, Unavailable when the spawner cannot be started.
   static Result<std::unique_ptr<PosixLauncher>> Create(LauncherOptions options);
   ~PosixLauncher() override;
 
@@ -277,6 +284,7 @@ class PosixLauncher final : public Launcher {
   std::string self_name_;  // the user this process runs as, for CheckJobOwner's messages
   std::map<AttemptKey, Tracked> running_;
   std::unique_ptr<Spawner> spawner_;
+  int spawner_program_fd_ = -1;  // options_.spawner_program, opened once by Create
   std::vector<AttemptEnd> ended_;  // ends found outside Reap (spawner death), for the next Reap
 };
 

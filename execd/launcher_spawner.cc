@@ -113,7 +113,7 @@ Result<pid_t> PosixLauncher::StartShepherd(const ShepherdPlan& plan) {
 Status PosixLauncher::EnsureSpawner() {
   if (spawner_ && spawner_->alive()) return OkStatus();
   if (spawner_) OnSpawnerDeath("");
-  Result<std::unique_ptr<Spawner>> spawner = Spawner::Start(options_.clock);
+  Result<std::unique_ptr<Spawner>> spawner = Spawner::Start(options_.clock, options_.spawner_program, spawner_program_fd_);
   if (!spawner) {
     Log("cannot start a new spawner: " + spawner.error().message());
     return spawner.error();

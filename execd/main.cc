@@ -33,6 +33,7 @@
 #include "execd/gpu_fence.h"
 #include "execd/inventory.h"
 #include "execd/launcher.h"
+#include "execd/spawner.h"
 
 namespace corral {
 namespace {
@@ -52,7 +53,7 @@ DESCRIPTION
     attempts running here at the interval the scheduler asks for, and resends every exit
     report until the scheduler acknowledges it.
 
-    Each attempt runs under a shepherd of its own: a small copy of corral-execd in a new
+    Each attempt runs under a shepherd of its own: a small process in a new
     session that starts the job in its own process group (killed as a whole), as the
     job's owner (see JOB OWNERS), in the job's working directory, with stdout and stderr
     in NAME.oID / NAME.eID (or the -o / -e paths given to qsub) and the Grid Engine
@@ -60,10 +61,11 @@ DESCRIPTION
     job's process group, then SIGKILL 5 s later, and records how the job ended in the
     spool.
 
-    Shepherds are forked by corral-spawner, a small single-threaded copy of
-    corral-execd made at its start (one fork of a small process per job is much cheaper
-    than one of the whole daemon). It reaps them and reports their ends. If it dies,
-    corral-execd logs it, watches the running shepherds itself and starts another.
+    Shepherds are forked by corral-spawner, a small, statically linked, single-threaded
+    program that corral-execd starts once and which must be installed next to it (one
+    fork of a small process per job is much cheaper than one of the whole daemon). It
+    reaps them and reports their ends. If it dies, corral-execd logs it, watches the
+    running shepherds itself and starts another.
 
     Shepherds outlive corral-execd: it can be stopped, upgraded or killed (even with
     SIGKILL) without ending any job. At start it re-attaches to the attempts still
@@ -597,6 +599,13 @@ int RunExecd(const ExecdConfig& config) {
     Complain(curve.error().message());
     return kExitUsage;
   }
+  // The spawner that forks the shepherds is the small static program beside this one:
+  // checked before anything is detected or created.
+  Result<std::string> spawner = SpawnerBesideSelf();
+  if (!spawner) {
+    Complain(spawner.error().message());
+    return 1;
+  }
   // Before signals are blocked and ZeroMQ starts threads: this may run nvidia-smi.
   const char* path = std::getenv("PATH");
   const NodeInventory inventory = DetectInventory(config, path != nullptr ? path : "/usr/bin:/bin");
@@ -634,6 +643,7 @@ int RunExecd(const ExecdConfig& config) {
        .memory = *memory,
        .gpus = std::move(gpus),
        .allow_root_jobs = config.allow_root_jobs,
+       .spawner_program = *spawner,
        .log = [node = config.node](const std::string& line) { LogLine(node, line); }});
   if (!launcher) {
     Complain(launcher.error().message());

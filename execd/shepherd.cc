@@ -1,7 +1,7 @@
 // RunShepherd and the job child it starts. The shepherd runs after fork() in a copy of the
-// spawner, which is single-threaded, but a spawner restarted by a running execd is a copy of
-// a process with ZeroMQ threads: the only locks it may take are malloc's, which glibc resets
-// in the child. The job child is a vfork-style clone of the shepherd (CLONE_VM |
+// spawner, which is single-threaded: corral-spawner, or in a launcher with a clock of its own
+// a fork of that process, possibly threaded, so the only locks it may take are malloc's,
+// which glibc resets in the child. The job child is a vfork-style clone of the shepherd (CLONE_VM |
 // CLONE_VFORK, as posix_spawn does): it runs in the shepherd's memory, on a stack of its own,
 // while the shepherd is suspended, until it execs or exits. No page tables are copied and
 // nothing is torn down at exec, which a fork of this process would cost twice on every job.
@@ -302,8 +302,9 @@ int SetEuid(uid_t uid) { return static_cast<int>(syscall(SYS_setresuid, -1, uid,
                           geteuid() != plan.uid || getgid() != plan.gid || getegid() != plan.gid)) {
       ChildFail(status_fd, "cannot drop root privileges for ", plan.login.c_str(), EPERM);
     }
-    // Until exec this process runs in the shepherd's memory, a copy of the execd's (its keys
-    // included): the owner must not read it through ptrace or /proc/PID/mem. setuid already
+    // Until exec this process runs in the shepherd's memory, a copy of the spawner's (with
+    // every plan it decoded; a forked spawner's holds the execd's keys too): the owner must
+    // not read it through ptrace or /proc/PID/mem. setuid already
     // made it undumpable unless fs.suid_dumpable says otherwise. The flag belongs to the
     // memory, so the shepherd (root, never the owner's) is undumpable from here on too;
     // exec gives the job memory of its own, dumpable again.
@@ -396,6 +397,18 @@ void CloseFrom(int lowest) {
 
 void ResetSignalDispositions() {
   for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);
+  // glibc keeps its internal signals (32 and 33: thread cancellation, set*id broadcast) from
+  // signal(), and its posix_spawn leaves them ignored in the program it starts (the execd's
+  // corral-spawner); ignored, they would stay so across every exec, into the jobs. Nothing
+  // here cancels threads or broadcasts ids (the job child's id changes are raw system
+  // calls), so they are reset through the system call itself (the kernel's sigaction layout).
+  struct KernelSigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    unsigned long mask;
+  } dfl{SIG_DFL, 0, nullptr, 0};
+  for (int s = 32; s < SIGRTMIN; ++s) syscall(SYS_rt_sigaction, s, &dfl, nullptr, sizeof(dfl.mask));
   // A report written after the execd died must not kill the shepherd, nor its job.
   signal(SIGPIPE, SIG_IGN);
 }
@@ -609,7 +622,7 @@ int64_t Milliseconds(const timeval& tv) {
 }  // namespace
 
 [[noreturn]] void RunShepherd(ShepherdPlan& plan, int report_fd) {
-  // This process is a copy of the execd (or of a test binary): an exception must never
+  // This process is a copy of the spawner (or of a test binary): an exception must never
   // unwind into the copy's own code. Without an exit file, the attempt is reported lost.
   try {
     Shepherd(plan, report_fd);

@@ -1,6 +1,6 @@
-// The per-attempt shepherd: a forked (never exec'd) copy of the spawner (execd/spawner.h, a
-// small copy of the execd made at its start) that starts one job in
-// its own process group, waits for it, enforces its wall-clock limit and leaves the outcome
+// The per-attempt shepherd: a forked (never exec'd) copy of the spawner (execd/spawner.h:
+// corral-spawner, a small static program the execd starts) that starts one job in its own
+// process group, waits for it, enforces its wall-clock limit and leaves the outcome
 // in the attempt's exit file. It runs in a session of its own and outlives the execd.
 // What to run is decided before fork (PosixLauncher::Launch); nothing here decides policy.
 #pragma once
@@ -74,7 +74,7 @@ void ResetSignalDispositions();
 // rather than run the job unfenced. At the end what is left in it is killed and it is removed.
 // With switch_user, the job child then takes the owner's groups, gid and uid, checks that
 // root cannot be regained (setuid(0) must fail) and makes itself undumpable until exec (it is
-// still a copy of the execd's memory); only then does it chdir, open its output files (so
+// still a copy of the spawner's memory, which holds the plan); only then does it chdir, open its output files (so
 // they are created, truncated and followed through symlinks with the owner's rights alone)
 // and exec. The shepherd stays root but outside the job's process group and session.
 // It waits for the job (SIGTERM to its group at h_rt, SIGKILL after the grace period),

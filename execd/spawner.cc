@@ -1,4 +1,5 @@
-// The spawner process and the execd's end of it, and the ShepherdPlan wire format.
+// The spawner process (RunSpawner: corral-spawner's main, or a fork of a test's launcher) and
+// the execd's end of it, and the ShepherdPlan wire format.
 // Execd -> spawner: a frame [u32 length][plan bytes] per attempt, with the job's report pipe
 // attached (SCM_RIGHTS) to its first byte. Spawner -> execd: 9-byte records [type][i32][i32]:
 // 'S' pid (started), 'F' errno (not started), 'X' pid status (a shepherd it reaped), in the
@@ -6,8 +7,10 @@
 #include "execd/spawner.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -19,6 +22,10 @@
 #include <cstdio>
 #include <cstring>
 #include <utility>
+
+#include "execd/spool.h"
+
+extern char** environ;
 
 namespace corral {
 namespace {
@@ -205,16 +212,19 @@ void StartOne(int sock, const Clock* clock) {
   }
 }
 
-[[noreturn]] void SpawnerMain(int sock, const Clock* clock) {
+}  // namespace
+
+[[noreturn]] void RunSpawner(int sock, const Clock* clock) {
   prctl(PR_SET_NAME, "corral-spawner", 0, 0, 0);
   // Nothing of the execd's stays open here but stdio (its log): the socket goes to fd 3.
-  if (sock != 3) {
-    dup2(sock, 3);
-    sock = 3;
+  if (sock != kSpawnerSocketFd) {
+    dup2(sock, kSpawnerSocketFd);
+    sock = kSpawnerSocketFd;
   }
-  if (close_range(4, ~0U, 0) != 0) {
-    for (int fd = 4; fd < 1024; ++fd) close(fd);
+  if (close_range(kSpawnerSocketFd + 1, ~0U, 0) != 0) {
+    for (int fd = kSpawnerSocketFd + 1; fd < 1024; ++fd) close(fd);
   }
+  (void)BootId();  // read once here rather than by every shepherd (they inherit it)
   // SIGCHLD is read from a signalfd; a terminal's SIGINT/SIGHUP is for the execd, which
   // closes the socket if it stops. SIGTERM (or any other kill) ends the spawner: the execd
   // notices and starts another.
@@ -245,7 +255,35 @@ void StartOne(int sock, const Clock* clock) {
   }
 }
 
-}  // namespace
+Result<int> OpenSpawnerProgram(const std::string& program) {
+  const int fd = open(program.c_str(), O_RDONLY | O_CLOEXEC);
+  // Above the socket's place: the dup2 that puts the socket there would replace it.
+  const int moved = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, kSpawnerSocketFd + 1) : -1;
+  const int err = errno;
+  if (fd >= 0) close(fd);
+  if (moved < 0) {
+    return Error(Code::kUnavailable,
+                 "cannot open the spawner " + program + ": " + std::strerror(err));
+  }
+  return moved;
+}
+
+Result<std::string> SpawnerBesideSelf() {
+  char self[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) {
+    return Error(Code::kNotFound,
+                 std::string("cannot read /proc/self/exe to find corral-spawner: ") +
+                     std::strerror(errno));
+  }
+  std::string path(self, static_cast<size_t>(n));
+  path = path.substr(0, path.rfind('/') + 1) + "corral-spawner";
+  if (access(path.c_str(), X_OK) != 0) {
+    return Error(Code::kNotFound, path + ": " + std::strerror(errno) +
+                                      " (corral-spawner must be installed next to corral-execd)");
+  }
+  return path;
+}
 
 std::string EncodeShepherdPlan(const ShepherdPlan& plan) {
   Writer w;
@@ -329,12 +367,16 @@ Result<ShepherdPlan> DecodeShepherdPlan(std::string_view bytes) {
 
 // ---- the execd's end ----------------------------------------------------------------------
 
-Result<std::unique_ptr<Spawner>> Spawner::Start(const Clock* clock) {
-  if (clock == nullptr) return Error(Code::kInvalidArgument, "spawner: no clock");
+Result<std::unique_ptr<Spawner>> Spawner::Start(const Clock* clock, const std::string& program,
+                                                int program_fd) {
+  if (clock == nullptr && program.empty()) {
+    return Error(Code::kInvalidArgument, "spawner: no clock");
+  }
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     return Error(Code::kUnavailable, std::string("spawner: socketpair: ") + std::strerror(errno));
   }
+  if (!program.empty()) return Exec(program, program_fd, sv);
   const pid_t pid = fork();
   if (pid < 0) {
     const int err = errno;
@@ -347,12 +389,47 @@ Result<std::unique_ptr<Spawner>> Spawner::Start(const Clock* clock) {
     // taken are malloc's, which glibc resets in the child of fork.
     try {
       close(sv[0]);
-      SpawnerMain(sv[1], clock);
+      RunSpawner(sv[1], clock);
     } catch (...) {
       _exit(1);
     }
   }
   close(sv[1]);
+  return std::unique_ptr<Spawner>(new Spawner(sv[0], pid));
+}
+
+Result<std::unique_ptr<Spawner>> Spawner::Exec(const std::string& program, int program_fd,
+                                               const int sv[2]) {
+  // The child's end goes to kSpawnerSocketFd by a dup2, which clears close-on-exec; one
+  // already there would keep it, so it is moved out of the way first.
+  int child_end = sv[1];
+  if (child_end == kSpawnerSocketFd) {
+    child_end = fcntl(sv[1], F_DUPFD_CLOEXEC, kSpawnerSocketFd + 1);
+    close(sv[1]);
+    if (child_end < 0) {
+      close(sv[0]);
+      return Error(Code::kUnavailable, std::string("spawner: dup: ") + std::strerror(errno));
+    }
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, child_end, kSpawnerSocketFd);
+  std::string argv0 = program;
+  char* argv[] = {argv0.data(), nullptr};
+  pid_t pid = 0;
+  // The file opened earlier, by its descriptor (close-on-exec: the kernel opens the binary
+  // before it closes those), else the path.
+  const std::string file =
+      program_fd >= 0 ? "/proc/self/fd/" + std::to_string(program_fd) : program;
+  // A vfork and an exec: cheap from a process of any size, safe from a threaded one.
+  const int err = posix_spawn(&pid, file.c_str(), &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(child_end);
+  if (err != 0) {
+    close(sv[0]);
+    return Error(Code::kUnavailable,
+                 "cannot start the spawner " + program + ": " + std::strerror(err));
+  }
   return std::unique_ptr<Spawner>(new Spawner(sv[0], pid));
 }
 
@@ -469,11 +546,12 @@ bool Spawner::ReadRecords(bool block, SpawnOutcome* answer) {
     if (poll(&item, 1, 100) <= 0) return false;  // the caller checks its deadline
   }
   char buf[4096];
+  // Until EAGAIN, not just a short read: a spawner that sent its last exits and died has left
+  // an EOF behind them, and its death is noticed with them, in the same call.
   for (;;) {
     const ssize_t n = recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
     if (n > 0) {
       in_.append(buf, static_cast<size_t>(n));
-      if (static_cast<size_t>(n) < sizeof(buf)) break;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;

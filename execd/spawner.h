@@ -1,8 +1,10 @@
-// The spawner: a small single-threaded process that forks the execd's shepherds. The execd
-// forks it once, when its launcher is created (before ZeroMQ starts threads), so that each
-// per-job fork copies the spawner's small address space instead of the execd's, and the
-// execd itself takes no copy-on-write faults from shepherds sharing its pages. Also the
-// wire format of a ShepherdPlan, which the execd prepares and the spawner receives.
+// The spawner: a small single-threaded process that forks the execd's shepherds, so that
+// each per-job fork copies the spawner's small address space instead of the execd's, and
+// the execd itself takes no copy-on-write faults from shepherds sharing its pages. The
+// execd execs it once (corral-spawner, execd/spawner_main.cc: linked static, nothing but
+// what a shepherd runs), with its end of a socket pair on fd 3; a launcher embedded in a
+// test with a clock of its own forks it instead (a copy of the test, sharing the clock).
+// Also the wire format of a ShepherdPlan, which the execd prepares and the spawner receives.
 // Nothing here decides what a job runs as: the plan arrives complete (execd/launcher.cc).
 #pragma once
 
@@ -18,6 +20,22 @@
 #include "execd/shepherd.h"
 
 namespace corral {
+
+// The descriptor an exec'd spawner finds its socket on.
+inline constexpr int kSpawnerSocketFd = 3;
+
+// The spawner's loop on `sock` (moved to kSpawnerSocketFd; every other descriptor but 0-2 is
+// closed): receives plans, forks their shepherds, which stamp times with `clock`, and
+// reports answers and exits. Ends the process when the execd's end is closed.
+[[noreturn]] void RunSpawner(int sock, const Clock* clock);
+
+// The corral-spawner beside this process's own binary (/proc/self/exe): the execd's.
+// NotFound, naming the path, when it is missing or not executable.
+Result<std::string> SpawnerBesideSelf();
+
+// Opens `program` (corral-spawner) for Spawner::Start's program_fd: close-on-exec, and
+// above kSpawnerSocketFd, where the socket is put. Unavailable naming the path.
+Result<int> OpenSpawnerProgram(const std::string& program);
 
 // A ShepherdPlan as bytes, and back. `clock` does not travel (the spawner uses its own copy
 // of the launcher's). Decode never throws, bounds every count and size, and refuses
@@ -52,11 +70,17 @@ struct SpawnOutcome {
 // running: they live in sessions of their own and write their exit files regardless.
 class Spawner {
  public:
-  // Forks the spawner. Its shepherds stamp times with `clock` (required), read through the
-  // spawner's copy of this process's memory: the object must outlive the launcher, and a
-  // clock whose state changes later is seen as it was at this fork. Unavailable when the
-  // socket pair or the fork fails.
-  static Result<std::unique_ptr<Spawner>> Start(const Clock* clock);
+  // Starts a spawner. With a `program` (corral-spawner), execs it with its socket on
+  // kSpawnerSocketFd: its shepherds stamp times with the system clock, and `clock` is
+  // unused. `program_fd`, if not -1, is that file opened earlier, and what is exec'd (the
+  // path only names it in messages): a spawner started later runs the same file even if
+  // `program` has been replaced since (an upgrade), so it speaks the execd's plan version.
+  // Without a program, forks this process: its shepherds stamp times with `clock`
+  // (required), read through the spawner's copy of this process's memory, so the object must
+  // outlive the launcher and a clock whose state changes later is seen as it was at this
+  // fork. Unavailable, naming what, when the socket pair, the fork or the exec fails.
+  static Result<std::unique_ptr<Spawner>> Start(const Clock* clock, const std::string& program,
+                                                int program_fd = -1);
   ~Spawner();  // closes the socket and reaps the spawner once it has exited
 
   // Hands `plan` and `report_fd` (the pipe its job child reports its pgid on, passed as a
@@ -80,6 +104,10 @@ class Spawner {
 
  private:
   Spawner(int fd, pid_t pid) : fd_(fd), pid_(pid) {}
+  // Execs `program` (through `program_fd` if not -1) with `sv[1]` on kSpawnerSocketFd;
+  // closes sv[1], and sv[0] on failure.
+  static Result<std::unique_ptr<Spawner>> Exec(const std::string& program, int program_fd,
+                                               const int sv[2]);
   // Reads what the spawner sent, without blocking (`block`: waits up to 100 ms for a byte or
   // EOF). Exit records go to exits_ up to the first answer ('S'/'F'), which fills `answer`
   // (true); with no answer expected (null) parsing stops before one.

@@ -129,6 +129,13 @@ const std::string& BootId() {
   return id;
 }
 
+// Declared in launcher.h; defined here, with the spool's other names, so that the spawner
+// (which links the spool but not the launcher) has it.
+std::string AttemptName(const AttemptKey& key) {
+  const std::string task = key.task == 0 ? "" : std::to_string(key.task) + ".";
+  return std::to_string(key.job_id) + "." + task + std::to_string(key.attempt);
+}
+
 AttemptPaths PathsOf(const std::string& spool_dir, const AttemptKey& key) {
   const std::string dir = spool_dir + "/jobs/" + AttemptName(key);
   return {dir,          dir + "/script", dir + "/tmp", dir + "/shepherd.pid", dir + "/job.pgid",

@@ -169,6 +169,10 @@ TEST_CASE("execd_spawner_killed_keeps_jobs") {
   REQUIRE(WaitUntil([&] { return Runs(cluster).size() == 4; }, 10000));
   const std::vector<pid_t> spawners = SpawnersOf(cluster.execd_pid(1));
   REQUIRE_MESSAGE(spawners.size() == 1, cluster.Logs());
+  // The program beside the execd, exec'd (not a fork of the execd).
+  std::error_code ec;
+  CHECK(std::filesystem::read_symlink("/proc/" + std::to_string(spawners[0]) + "/exe", ec) ==
+        std::filesystem::canonical(Bin("corral-spawner")));
   REQUIRE(kill(spawners[0], SIGKILL) == 0);
   // The running jobs end once each, in their first attempt; later jobs get a new spawner.
   std::vector<Job> done = cluster.WaitJobs(ids, 30000);
@@ -194,6 +198,24 @@ TEST_CASE("execd_spawner_killed_keeps_jobs") {
   const std::vector<pid_t> now = SpawnersOf(cluster.execd_pid(1));
   REQUIRE(now.size() == 1);
   CHECK(now[0] != spawners[0]);
+}
+
+// An execd installed without corral-spawner beside it stops at once and says what is missing,
+// before it registers or takes any job.
+TEST_CASE("execd_needs_corral_spawner_beside_it") {
+  TempDir dir;
+  const std::string execd = dir.path + "/corral-execd";
+  std::filesystem::copy_file(Bin("corral-execd"), execd);
+  std::filesystem::permissions(execd, std::filesystem::perms::owner_all);
+  RunResult run = Run({execd, "--scheduler", "tcp://127.0.0.1:" + std::to_string(FreePort()),
+                       "--node", "lonely", "--spool", dir.path + "/spool"},
+                      {}, dir.path, "", Slack(30000));
+  CHECK(run.exit_code == 1);
+  CHECK_MESSAGE(run.err.find(dir.path + "/corral-spawner: No such file or directory "
+                             "(corral-spawner must be installed next to corral-execd)") !=
+                    std::string::npos,
+                run.err);
+  CHECK_FALSE(std::filesystem::exists(dir.path + "/spool/jobs"));
 }
 
 TEST_CASE("scheduler_crash_during_submit_burst") {

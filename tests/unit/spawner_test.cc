@@ -1,7 +1,9 @@
 // The spawner (execd/spawner.h): the ShepherdPlan wire format, and what a launcher does when
 // its spawner dies, with real processes. A killed spawner must lose no attempt: its running
 // shepherds are re-attached, the exits it reported stay reported, and the next Launch gets
-// a new spawner. Every wait is bounded by a deadline; no test sleeps.
+// a new spawner. The process cases run twice: with corral-spawner exec'd, as the execd
+// does (the binary is built beside this one, in build/bin), and with a forked spawner, as
+// a launcher with its own clock has. Every wait is bounded by a deadline; no test sleeps.
 #include "execd/spawner.h"
 
 #include <doctest/doctest.h>
@@ -10,6 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -81,14 +86,16 @@ struct Launched {
   std::shared_ptr<std::vector<std::string>> log = std::make_shared<std::vector<std::string>>();
 };
 
-Launched MakeLauncher(const std::string& spool) {
+// `program`: the spawner to exec; empty: a fork of this process.
+Launched MakeLauncher(const std::string& spool, const std::string& program) {
   Launched out;
   auto log = out.log;
-  Result<std::unique_ptr<PosixLauncher>> launcher = PosixLauncher::Create(
-      {.spool_dir = spool, .host = {"node7", "host7"}, .log = [log](const std::string& line) {
-         log->push_back(line);
-       }});
-  REQUIRE(launcher.has_value());
+  Result<std::unique_ptr<PosixLauncher>> launcher =
+      PosixLauncher::Create({.spool_dir = spool,
+                             .host = {"node7", "host7"},
+                             .spawner_program = program,
+                             .log = [log](const std::string& line) { log->push_back(line); }});
+  REQUIRE_MESSAGE(launcher.has_value(), launcher.error().message());
   out.launcher = std::move(*launcher);
   return out;
 }
@@ -123,6 +130,26 @@ void KillSpawner(PosixLauncher& launcher) {
   REQUIRE(spawner > 0);
   REQUIRE(kill(spawner, SIGKILL) == 0);
   REQUIRE(WaitFor([&] { return Gone(spawner); }));
+}
+
+class StoppedClock final : public Clock {
+ public:
+  TimeMs Now() const override { return 1; }
+};
+
+// The corral-spawner built beside this test binary.
+std::string BuiltSpawner() {
+  Result<std::string> path = SpawnerBesideSelf();
+  REQUIRE_MESSAGE(path.has_value(), path.error().message());
+  return *path;
+}
+
+// Which spawner a process case runs with: one doctest subcase each (see the top).
+std::string SpawnerMode() {
+  std::string program;
+  SUBCASE("corral-spawner exec'd") { program = BuiltSpawner(); }
+  SUBCASE("a fork of this process") {}
+  return program;
 }
 
 bool Logged(const std::vector<std::string>& log, const std::string& part) {
@@ -198,7 +225,7 @@ TEST_CASE("spawner: a truncated, extended or corrupt plan is refused, never half
 
 TEST_CASE("spawner: shepherds are the spawner's children, not the launcher's process's") {
   TempDir dir;
-  Launched l = MakeLauncher(dir.path() + "/spool");
+  Launched l = MakeLauncher(dir.path() + "/spool", SpawnerMode());
   const pid_t spawner = l.launcher->SpawnerPid();
   REQUIRE(spawner > 0);
   CHECK(spawner != getpid());
@@ -227,7 +254,7 @@ TEST_CASE("spawner: a job starts with no signal blocked or ignored, whatever the
   ignore.sa_handler = SIG_IGN;
   struct sigaction old_usr1 {};
   REQUIRE(sigaction(SIGUSR1, &ignore, &old_usr1) == 0);
-  Launched l = MakeLauncher(dir.path() + "/spool");
+  Launched l = MakeLauncher(dir.path() + "/spool", SpawnerMode());
   sigprocmask(SIG_SETMASK, &old_mask, nullptr);
   sigaction(SIGUSR1, &old_usr1, nullptr);
 
@@ -250,7 +277,7 @@ TEST_CASE("spawner: a killed spawner loses no job; the next launch starts a new 
   REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
   const int go = open(fifo.c_str(), O_RDWR | O_CLOEXEC);
   REQUIRE(go >= 0);
-  Launched l = MakeLauncher(spool);
+  Launched l = MakeLauncher(spool, SpawnerMode());
   PosixLauncher& launcher = *l.launcher;
   const pid_t first_spawner = launcher.SpawnerPid();
 
@@ -293,7 +320,7 @@ TEST_CASE("spawner: a killed spawner loses no job; the next launch starts a new 
 
 TEST_CASE("spawner: a spawner killed while idle is replaced at the next launch, without a gap") {
   TempDir dir;
-  Launched l = MakeLauncher(dir.path() + "/spool");
+  Launched l = MakeLauncher(dir.path() + "/spool", SpawnerMode());
   PosixLauncher& launcher = *l.launcher;
   KillSpawner(launcher);  // not noticed yet: no Reap in between
   Result<pid_t> shepherd = launcher.Launch(MakeJob(9, "#!/bin/sh\nexit 2\n", dir.path()));
@@ -303,6 +330,79 @@ TEST_CASE("spawner: a spawner killed while idle is replaced at the next launch, 
   CHECK(end->exit_code == 2);
   CHECK(Logged(*l.log, "died"));
   CHECK(Logged(*l.log, "started a new spawner"));
+}
+
+TEST_CASE("spawner: the execd's spawner is corral-spawner, exec'd, without the daemon's libraries") {
+  TempDir dir;
+  const std::string program = BuiltSpawner();
+  Launched l = MakeLauncher(dir.path() + "/spool", program);
+  const pid_t spawner = l.launcher->SpawnerPid();
+  REQUIRE(spawner > 0);
+  const std::string proc = "/proc/" + std::to_string(spawner);
+  std::error_code ec;
+  CHECK(std::filesystem::read_symlink(proc + "/exe", ec).string() == program);
+  Result<std::string> maps = ReadSmallFile(proc + "/maps");
+  REQUIRE(maps.has_value());
+  CHECK(maps->find("libzmq") == std::string::npos);
+  CHECK(maps->find("libsqlite3") == std::string::npos);
+  CHECK(maps->find("yaml") == std::string::npos);
+  Result<pid_t> shepherd = l.launcher->Launch(MakeJob(5, "#!/bin/sh\nexit 5\n", dir.path()));
+  REQUIRE(shepherd.has_value());
+  // In its loop now (it answered): nothing of this process leaks into it or its shepherds,
+  // only stdio, its socket and its signalfd are open.
+  std::vector<std::string> fds;
+  for (const auto& entry : std::filesystem::directory_iterator(proc + "/fd")) {
+    fds.push_back(entry.path().filename().string());
+  }
+  std::sort(fds.begin(), fds.end());
+  CHECK(fds == std::vector<std::string>{"0", "1", "2", "3", "4"});
+  std::optional<AttemptEnd> end = WaitForEnd(*l.launcher, {5, 1});
+  REQUIRE(end.has_value());
+  CHECK(end->exit_code == 5);
+  CHECK(end->start_time > 0);  // the system clock: an exec'd spawner has no other
+}
+
+TEST_CASE("spawner: a spawner started after an upgrade runs the program the launcher opened") {
+  TempDir dir;
+  const std::string program = dir.path() + "/corral-spawner";
+  std::filesystem::copy_file(BuiltSpawner(), program);
+  Launched l = MakeLauncher(dir.path() + "/spool", program);
+  PosixLauncher& launcher = *l.launcher;
+  // The installed file replaced by one that cannot run (a newer one could speak another plan
+  // version): the next spawner must still be the file the launcher started with.
+  REQUIRE(std::filesystem::remove(program));
+  {
+    std::ofstream junk(program);
+    junk << "not a program\n";
+  }
+  REQUIRE(chmod(program.c_str(), 0755) == 0);
+  KillSpawner(launcher);
+  Result<pid_t> shepherd = launcher.Launch(MakeJob(8, "#!/bin/sh\nexit 8\n", dir.path()));
+  REQUIRE_MESSAGE(shepherd.has_value(), shepherd.error().message());
+  std::error_code ec;
+  CHECK(std::filesystem::read_symlink("/proc/" + std::to_string(launcher.SpawnerPid()) + "/exe",
+                                      ec)
+            .string() == program + " (deleted)");
+  std::optional<AttemptEnd> end = WaitForEnd(launcher, {8, 1});
+  REQUIRE(end.has_value());
+  CHECK(end->exit_code == 8);
+}
+
+TEST_CASE("spawner: a missing corral-spawner, or one with a test's clock, is a clear error") {
+  TempDir dir;
+  Result<std::unique_ptr<PosixLauncher>> missing = PosixLauncher::Create(
+      {.spool_dir = dir.path() + "/spool", .spawner_program = dir.path() + "/corral-spawner"});
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error().code() == Code::kUnavailable);
+  CHECK(missing.error().message() == "cannot open the spawner " + dir.path() +
+                                         "/corral-spawner: No such file or directory");
+  const StoppedClock clock;
+  Result<std::unique_ptr<PosixLauncher>> clocked =
+      PosixLauncher::Create({.spool_dir = dir.path() + "/spool",
+                             .clock = &clock,
+                             .spawner_program = BuiltSpawner()});
+  REQUIRE_FALSE(clocked.has_value());
+  CHECK(clocked.error().code() == Code::kInvalidArgument);
 }
 
 }  // namespace corral
