@@ -29,6 +29,7 @@
 #include "execd/launcher.h"
 #include "temp_dir.h"
 #include "test_files.h"
+#include "tests/unit/launcher_wait.h"
 
 namespace corral {
 using corral::testing::ReadFile;
@@ -38,7 +39,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int64_t kDeadlineMs = 10000;  // far above what any of these jobs needs
 
 // What the tests open, in this order: four GPUs and the control device, which no fence
 // touches.
@@ -151,17 +151,6 @@ std::optional<GpuFencing> DetectOnFakeNodes(const std::string& dev, const std::s
   }
   MESSAGE("GPU fencing: " << fencing.description);
   return fencing;
-}
-
-std::optional<AttemptEnd> WaitForEnd(Launcher& launcher, const AttemptKey& key) {
-  const int64_t deadline = MonotonicNowMs() + kDeadlineMs;
-  while (MonotonicNowMs() < deadline) {
-    for (const AttemptEnd& end : launcher.Reap()) {
-      if (end.key == key) return end;
-    }
-    poll(nullptr, 0, 5);
-  }
-  return std::nullopt;
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "execd/inventory.h"
 #include "execd/spool.h"
+#include "tests/unit/launcher_wait.h"
 
 namespace corral {
 using corral::testing::PauseMs;
@@ -55,18 +56,6 @@ std::unique_ptr<PosixLauncher> MakeLauncher(const std::string& spool) {
       PosixLauncher::Create({spool, JobHost{"node7", "host7.example"}});
   REQUIRE(launcher.has_value());
   return std::move(*launcher);
-}
-
-// Reaps until `key` has ended, or gives up at the deadline.
-std::optional<AttemptEnd> WaitForEnd(Launcher& launcher, const AttemptKey& key) {
-  const int64_t deadline = MonotonicNowMs() + kDeadlineMs;
-  while (MonotonicNowMs() < deadline) {
-    for (const AttemptEnd& end : launcher.Reap()) {
-      if (end.key == key) return end;
-    }
-    PauseMs(2);
-  }
-  return std::nullopt;
 }
 
 // True once `pid` is gone or a zombie (this container's init may never reap it).

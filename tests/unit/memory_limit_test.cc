@@ -18,6 +18,7 @@
 #include "test_files.h"
 #include "common/clock.h"
 #include "execd/launcher.h"
+#include "tests/unit/launcher_wait.h"
 
 namespace corral {
 using corral::testing::PauseMs;
@@ -54,17 +55,6 @@ Job MakeJob(JobId id, const std::string& script, const std::string& cwd, int64_t
   job.spec.cwd = cwd;
   job.spec.request.mem_mb = mem_mb;
   return job;
-}
-
-std::optional<AttemptEnd> WaitForEnd(Launcher& launcher, const AttemptKey& key) {
-  const int64_t deadline = MonotonicNowMs() + kDeadlineMs;
-  while (MonotonicNowMs() < deadline) {
-    for (const AttemptEnd& end : launcher.Reap()) {
-      if (end.key == key) return end;
-    }
-    PauseMs(5);
-  }
-  return std::nullopt;
 }
 
 // Runs a job over its limit that also leaves a grandchild behind; checks the reason, that the

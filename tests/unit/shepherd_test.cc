@@ -24,6 +24,7 @@
 #include "common/clock.h"
 #include "execd/launcher.h"
 #include "execd/spool.h"
+#include "tests/unit/launcher_wait.h"
 
 namespace corral {
 using corral::testing::PauseMs;
@@ -74,17 +75,6 @@ std::unique_ptr<PosixLauncher> MakeLauncher(const std::string& spool) {
       {.spool_dir = spool, .host = {"node7", "host7"}, .kill_grace_ms = 200, .clock = &kClock});
   REQUIRE(launcher.has_value());
   return std::move(*launcher);
-}
-
-std::optional<AttemptEnd> WaitForEnd(Launcher& launcher, const AttemptKey& key) {
-  std::optional<AttemptEnd> found;
-  WaitFor([&] {
-    for (const AttemptEnd& end : launcher.Reap()) {
-      if (end.key == key) found = end;
-    }
-    return found.has_value();
-  });
-  return found;
 }
 
 bool Gone(pid_t pid) {

@@ -27,6 +27,7 @@
 #include "execd/spool.h"
 #include "temp_dir.h"
 #include "test_files.h"
+#include "tests/unit/launcher_wait.h"
 
 namespace corral {
 using corral::testing::PauseMs;
@@ -110,17 +111,6 @@ Job MakeJob(JobId id, const std::string& script, const std::string& cwd) {
   job.spec.script = script;
   job.spec.cwd = cwd;
   return job;
-}
-
-std::optional<AttemptEnd> WaitForEnd(PosixLauncher& launcher, const AttemptKey& key) {
-  std::optional<AttemptEnd> found;
-  WaitFor([&] {
-    for (const AttemptEnd& end : launcher.Reap()) {
-      if (end.key == key) found = end;
-    }
-    return found.has_value();
-  });
-  return found;
 }
 
 // Kills the launcher's spawner and waits until it is dead (a zombie until the launcher
