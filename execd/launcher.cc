@@ -411,7 +411,6 @@ Result<std::unique_ptr<PosixLauncher>> PosixLauncher::Create(LauncherOptions opt
   }
   if (options.clock == nullptr) options.clock = &kSystemClock;
   if (options.cpus.empty()) options.cpus = AllowedCpus();
-  (void)BootId();  // read here once, not by every shepherd (they inherit it)
   std::unique_ptr<PosixLauncher> launcher(
       new PosixLauncher(std::move(options), LookupUser(self).name));
   // Started now: a fork, while this process is small and single-threaded (before ZeroMQ
