@@ -29,6 +29,8 @@ options:
   --acked FILE       append every acknowledged job id to FILE, one per line
   --hold             submit the jobs held (measures submission alone)
   --window W         pipelined, W requests in flight (default 1: one at a time)
+  --reconnect        one at a time, each on a new connection (what a qsub process does,
+                     without its process start)
   --timeout-ms MS    wait this long for each reply (default 5000); a request without
                      an answer is counted as not acknowledged and the next one is sent
 )USAGE";
@@ -44,6 +46,7 @@ int main(int argc, char** argv) {
   long timeout_ms = 5000;
   long window = 1;
   bool hold = false;
+  bool reconnect = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -65,6 +68,7 @@ int main(int argc, char** argv) {
     else if (a == "--timeout-ms") timeout_ms = std::stol(value());
     else if (a == "--hold") hold = true;
     else if (a == "--window") window = std::stol(value());
+    else if (a == "--reconnect") reconnect = true;
     else if (a == "-h" || a == "--help") {
       std::cout << kUsage;
       return 0;
@@ -107,6 +111,10 @@ int main(int argc, char** argv) {
   } else {
     for (long i = 0; i < count; ++i) {
       spec.name = "load" + std::to_string(i);
+      if (reconnect) {
+        corral::Result<corral::Client> fresh = corral::Client::Connect(endpoint);
+        if (fresh) *client = std::move(*fresh);
+      }
       acknowledged(client->Call(corral::SubmitRequest{spec}, timeout_ms));
     }
   }
