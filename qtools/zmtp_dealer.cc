@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "common/clock.h"
+#include "common/zmtp_wire.h"
 
 namespace corral {
 namespace {
@@ -27,82 +28,12 @@ constexpr int64_t kRetryMs = 100;           // libzmq's default reconnect interv
 constexpr int64_t kInterruptCheckMs = 200;  // how often `interrupt` is looked at
 constexpr size_t kFlushAt = 64 << 10;       // Queue writes out beyond this much
 
-// Frame flags (RFC 23 §2.3).
-constexpr uint8_t kMore = 0x01;
-constexpr uint8_t kLong = 0x02;
-constexpr uint8_t kCommand = 0x04;
+using zmtp::kCommand;
+using zmtp::kMore;
 
 Error Interrupted() { return Error(Code::kUnavailable, std::string(kInterruptedMessage)); }
 
 std::string Errno(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
-
-// signature (0xFF, 8 bytes of padding, 0x7F), version 3.0, mechanism "NULL" padded to 20
-// bytes, as-server 0, 31 bytes of filler.
-std::string Greeting() {
-  std::string g(64, '\0');
-  g[0] = '\xff';
-  g[9] = '\x7f';
-  g[10] = 3;
-  g[11] = 0;
-  std::memcpy(&g[12], "NULL", 4);
-  return g;
-}
-
-void PutBigEndian(std::string& out, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint64_t GetBigEndian(std::string_view in, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
-  return v;
-}
-
-void PutFrame(std::string& out, uint8_t flags, std::string_view body) {
-  if (body.size() > 255) {
-    out.push_back(static_cast<char>(flags | kLong));
-    PutBigEndian(out, body.size(), 8);
-  } else {
-    out.push_back(static_cast<char>(flags));
-    out.push_back(static_cast<char>(body.size()));
-  }
-  out.append(body);
-}
-
-// READY with the properties a libzmq DEALER sends.
-std::string ReadyCommand() {
-  std::string body = "\x05READY";
-  auto property = [&](std::string_view name, std::string_view value) {
-    body.push_back(static_cast<char>(name.size()));
-    body.append(name);
-    PutBigEndian(body, value.size(), 4);
-    body.append(value);
-  };
-  property("Socket-Type", "DEALER");
-  property("Identity", "");
-  std::string frame;
-  PutFrame(frame, kCommand, body);
-  return frame;
-}
-
-// The value of property `name` in a READY body after its name, or nullopt.
-std::optional<std::string_view> Property(std::string_view props, std::string_view name) {
-  while (!props.empty()) {
-    const size_t name_len = static_cast<uint8_t>(props[0]);
-    if (props.size() < 1 + name_len + 4) return std::nullopt;
-    const std::string_view key = props.substr(1, name_len);
-    const uint64_t value_len = GetBigEndian(props.substr(1 + name_len), 4);
-    props.remove_prefix(1 + name_len + 4);
-    if (value_len > props.size()) return std::nullopt;
-    if (key.size() == name.size() &&
-        std::equal(key.begin(), key.end(), name.begin(),
-                   [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
-      return props.substr(0, value_len);
-    }
-    props.remove_prefix(value_len);
-  }
-  return std::nullopt;
-}
 
 // A non-blocking socket connected (or connecting) to `ep`; -1 with errno on failure.
 int OpenSocket(const ZmtpEndpoint& ep, const addrinfo* tcp) {
@@ -280,22 +211,15 @@ Status ZmtpDealer::Handshake(int64_t deadline, Interrupt interrupt) {
     return Error(Code::kUnavailable, Errno("connect"));
   }
   // Our greeting and READY go together: a NULL-mechanism peer needs nothing from us first.
-  if (Status s = WriteAll(Greeting() + ReadyCommand(), deadline, interrupt); !s.ok()) return s;
-  while (in_.size() - in_at_ < 64) {
+  const std::string hello = zmtp::Greeting(false) + zmtp::ReadyCommand("DEALER");
+  if (Status s = WriteAll(hello, deadline, interrupt); !s.ok()) return s;
+  while (in_.size() - in_at_ < zmtp::kGreetingBytes) {
     Result<bool> got = Fill(deadline, interrupt);
     if (!got) return got.error();
     if (!*got) return Error(Code::kUnavailable, "no ZMTP greeting from the peer in time");
   }
-  const std::string_view greeting(in_.data() + in_at_, 64);
-  if (static_cast<uint8_t>(greeting[0]) != 0xff || greeting[9] != 0x7f || greeting[10] < 3) {
-    return Error(Code::kInvalidArgument, "the peer does not speak ZMTP 3 (not a ZeroMQ socket?)");
-  }
-  if (greeting.substr(12, 5) != std::string_view("NULL\0", 5)) {
-    return Error(Code::kInvalidArgument,
-                 "the peer asks for a security mechanism other than NULL (CURVE: that endpoint "
-                 "is for execds)");
-  }
-  in_at_ += 64;
+  if (Status s = zmtp::CheckGreeting(std::string_view(in_).substr(in_at_)); !s.ok()) return s;
+  in_at_ += zmtp::kGreetingBytes;
   while (true) {
     Result<std::optional<Frame>> frame = NextFrame(1 << 16);
     if (!frame) return frame.error();
@@ -305,20 +229,18 @@ Status ZmtpDealer::Handshake(int64_t deadline, Interrupt interrupt) {
       if (!*got) return Error(Code::kUnavailable, "no ZMTP handshake from the peer in time");
       continue;
     }
-    const std::string_view body = (*frame)->body;
-    if (((*frame)->flags & kCommand) == 0 || body.empty() ||
-        body.size() < 1 + static_cast<size_t>(static_cast<uint8_t>(body[0]))) {
-      return Error(Code::kInvalidArgument, "the peer broke the ZMTP handshake");
-    }
-    const std::string_view name = body.substr(1, static_cast<uint8_t>(body[0]));
-    const std::string_view rest = body.substr(1 + name.size());
+    const std::optional<zmtp::Command> command =
+        ((*frame)->flags & kCommand) ? zmtp::ParseCommand((*frame)->body) : std::nullopt;
+    if (!command) return Error(Code::kInvalidArgument, "the peer broke the ZMTP handshake");
+    const std::string_view name = command->name;
+    const std::string_view rest = command->data;
     if (name == "ERROR") {
       const std::string_view reason = rest.empty() ? rest : rest.substr(1);
       return Error(Code::kPermissionDenied,
                    "the scheduler refused the connection: " + std::string(reason));
     }
     if (name != "READY") continue;
-    const std::optional<std::string_view> type = Property(rest, "Socket-Type");
+    const std::optional<std::string_view> type = zmtp::Property(rest, "Socket-Type");
     if (!type || (*type != "ROUTER" && *type != "REP")) {
       return Error(Code::kInvalidArgument, "the peer is not a ZeroMQ ROUTER socket");
     }
@@ -354,7 +276,7 @@ Status ZmtpDealer::WriteAll(std::string_view bytes, int64_t deadline, Interrupt 
   return OkStatus();
 }
 
-void ZmtpDealer::Queue(std::string_view payload) { PutFrame(out_, 0, payload); }
+void ZmtpDealer::Queue(std::string_view payload) { zmtp::PutFrame(out_, 0, payload); }
 
 Status ZmtpDealer::Flush(int64_t deadline, Interrupt interrupt) {
   if (fd_ < 0) return Error(Code::kUnavailable, "not connected");
@@ -397,39 +319,25 @@ Result<bool> ZmtpDealer::Fill(int64_t deadline, Interrupt interrupt) {
 }
 
 Result<std::optional<ZmtpDealer::Frame>> ZmtpDealer::NextFrame(size_t max_bytes) {
-  const std::string_view avail(in_.data() + in_at_, in_.size() - in_at_);
-  if (avail.size() < 2) return std::nullopt;
-  const uint8_t flags = static_cast<uint8_t>(avail[0]);
-  size_t header = 2;
-  uint64_t size = static_cast<uint8_t>(avail[1]);
-  if (flags & kLong) {
-    header = 9;
-    if (avail.size() < header) return std::nullopt;
-    size = GetBigEndian(avail.substr(1), 8);
-  }
-  if (size > max_bytes) {
+  Result<std::optional<zmtp::Frame>> frame =
+      zmtp::ParseFrame(std::string_view(in_).substr(in_at_), max_bytes);
+  if (!frame) {
     Close();
-    return Error(Code::kUnavailable,
-                 "a message of " + std::to_string(size) + " bytes is more than the limit");
+    return Error(Code::kUnavailable, frame.error().message());
   }
-  if (avail.size() - header < size) return std::nullopt;
-  in_at_ += header + size;
-  return Frame{flags, avail.substr(header, size)};
+  if (!*frame) return std::nullopt;
+  in_at_ += (*frame)->size;
+  return Frame{(*frame)->flags, (*frame)->body};
 }
 
 bool ZmtpDealer::HasBufferedMessage() const {
-  std::string_view avail(in_.data() + in_at_, in_.size() - in_at_);
-  while (avail.size() >= 2) {
-    const uint8_t flags = static_cast<uint8_t>(avail[0]);
-    const size_t header = (flags & kLong) ? 9 : 2;
-    if (avail.size() < header) return false;
-    const uint64_t size =
-        (flags & kLong) ? GetBigEndian(avail.substr(1), 8) : static_cast<uint8_t>(avail[1]);
-    if (avail.size() - header < size) return false;
-    if ((flags & (kMore | kCommand)) == 0) return true;
-    avail.remove_prefix(header + size);
+  std::string_view avail = std::string_view(in_).substr(in_at_);
+  while (true) {
+    Result<std::optional<zmtp::Frame>> frame = zmtp::ParseFrame(avail, SIZE_MAX);
+    if (!frame || !*frame) return false;
+    if (((*frame)->flags & (kMore | kCommand)) == 0) return true;
+    avail.remove_prefix((*frame)->size);
   }
-  return false;
 }
 
 Result<std::optional<std::string>> ZmtpDealer::Receive(int64_t deadline, Interrupt interrupt,
