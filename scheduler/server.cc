@@ -129,8 +129,14 @@ Status Server::Start() {
   std::vector<std::string> bound;
   try {
     for (const std::string& endpoint : config_.endpoints) {
-      const bool ipc = endpoint.rfind("ipc://", 0) == 0;
-      std::unique_ptr<zmq::socket_t>& sock = ipc ? local_ : remote_;
+      if (endpoint.starts_with("ipc://")) {
+        if (!ipc_) ipc_ = std::make_unique<IpcEndpoints>(IpcEndpoints::Limits{kMaxMessageBytes});
+        if (Status s = ipc_->Listen(endpoint); !s.ok()) return s;
+        bound.push_back(endpoint);
+        Log("listening on " + endpoint);
+        continue;
+      }
+      std::unique_ptr<zmq::socket_t>& sock = remote_;
       if (!sock) {
         sock = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::router);
         sock->set(zmq::sockopt::router_handover, 1);
@@ -141,12 +147,7 @@ Status Server::Start() {
         sock->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(kMaxMessageBytes));
       }
       sock->bind(endpoint);
-      std::string last = sock->get(zmq::sockopt::last_endpoint);
-      if (ipc) {
-        // Any local user may connect; who they are comes from the kernel, not the socket mode.
-        chmod(endpoint.substr(6).c_str(), 0777);
-        last = endpoint;
-      }
+      const std::string last = sock->get(zmq::sockopt::last_endpoint);
       bound.push_back(last);
       Log("listening on " + last);
     }
@@ -348,7 +349,7 @@ void Server::ServeZap() {
   }
 }
 
-Result<Caller> Server::RemoteCaller(zmq::message_t& payload, const Envelope& env) {
+Result<Caller> Server::RemoteCaller(std::string_view payload, const Envelope& env) {
   const auto& auth = config_.tcp_client_auth;
   const bool munge = std::find(auth.begin(), auth.end(), "munge") != auth.end();
   const bool anonymous = std::find(auth.begin(), auth.end(), "anonymous") != auth.end();
@@ -358,7 +359,7 @@ Result<Caller> Server::RemoteCaller(zmq::message_t& payload, const Envelope& env
                  "ipc:// endpoint on its host");
   }
   if (munge && !env.cred.empty()) {
-    Result<MungeIdentity> who = MungeVerify(payload.to_string_view(), env.cred, config_.munge_socket);
+    Result<MungeIdentity> who = MungeVerify(payload, env.cred, config_.munge_socket);
     if (!who) {
       Log("tcp request refused: " + who.error().message());
       return std::unexpected(who.error());
@@ -418,6 +419,12 @@ void Server::Publish(const std::vector<Event>& events) {
 }
 
 void Server::Send(const Outgoing& o) {
+  if (o.to.socket == nullptr) {
+    if (!ipc_ || !ipc_->Send(o.to.ipc_conn, Encode(o.message, o.req))) {
+      Log("cannot send " + std::string(TypeName(o.message)) + ": the local caller is gone");
+    }
+    return;
+  }
   try {
     const std::string bytes = Encode(o.message, o.req);
     o.to.socket->send(zmq::buffer(o.to.routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
@@ -429,9 +436,9 @@ void Server::Send(const Outgoing& o) {
   }
 }
 
-void Server::Dispatch(const Route& from, Origin origin, zmq::message_t& payload,
-                      Actions& batch, std::vector<Outgoing>& out) {
-  Result<Envelope> env = Decode(payload.to_string_view());
+void Server::Dispatch(const Route& from, Origin origin, std::string_view payload,
+                      const Peer& peer, Actions& batch, std::vector<Outgoing>& out) {
+  Result<Envelope> env = Decode(payload);
   if (!env) {
     out.push_back({from, ErrorReply{env.error().code(), env.error().message()}, "", true});
     return;
@@ -440,9 +447,8 @@ void Server::Dispatch(const Route& from, Origin origin, zmq::message_t& payload,
   if (IsNodeMessage(msg)) {
     const std::string& node = *NodeOf(msg);
     // The ZAP handler set this connection's User-Id from its CURVE key (ServeZap).
-    const char* user_id = zmq_msg_gets(payload.handle(), "User-Id");
     if (Status s = CheckNodeSender(node, curve_, origin == Origin::kNodes, from.routing_id,
-                                   user_id != nullptr ? user_id : "", node_keys_);
+                                   peer.user_id, node_keys_);
         !s.ok()) {
       out.push_back({from, ErrorReply{s.code(), s.message()}, env->req, false});
       return;
@@ -475,16 +481,10 @@ void Server::Dispatch(const Route& from, Origin origin, zmq::message_t& payload,
       return;
     }
     caller = std::move(*remote);
-  } else {
-    try {
-      if (auto creds = ParsePeerCredentials(payload.gets("Peer-Address"))) {
-        caller.uid = creds->uid;
-        caller.gid = creds->gid;
-        caller.user = UserName(creds->uid);
-      }
-    } catch (const zmq::error_t&) {
-      // No credentials on this message: treated like a remote, unauthenticated caller.
-    }
+  } else if (peer.creds != nullptr) {
+    caller.uid = peer.creds->uid;
+    caller.gid = peer.creds->gid;
+    caller.user = UserName(peer.creds->uid);
   }
   // Requests that touch the edges (the policy file, the audit log), answered here.
   if (std::holds_alternative<ReloadRequest>(msg) || std::holds_alternative<AuditRequest>(msg)) {
@@ -585,12 +585,29 @@ void Server::Receive(zmq::socket_t& socket, Origin origin, Actions& batch,
                        "", true});
         continue;
       }
-      Dispatch(from, origin, payload, batch, out);
+      const char* user_id = zmq_msg_gets(payload.handle(), "User-Id");
+      Dispatch(from, origin, payload.to_string_view(), Peer{user_id ? user_id : ""}, batch, out);
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) return;
       Log(std::string("receive failed: ") + e.what());
       return;
     }
+  }
+}
+
+void Server::ReceiveIpc(std::span<const zmq::pollitem_t> polled, Actions& batch,
+                        std::vector<Outgoing>& out) {
+  ipc_in_.clear();
+  ipc_->Serve(polled, static_cast<size_t>(std::max(config_.max_batch, 1)), ipc_in_,
+              MonotonicNowMs());
+  for (IpcEndpoints::Incoming& m : ipc_in_) {
+    const Route from{nullptr, m.identity, m.conn};
+    if (m.multipart) {
+      out.push_back({from, ErrorReply{Code::kInvalidArgument, "message must be one frame"}, "",
+                     true});
+      continue;
+    }
+    Dispatch(from, Origin::kLocal, m.payload, Peer{"", &m.peer}, batch, out);
   }
 }
 
@@ -633,22 +650,40 @@ Status Server::Run(int signal_fd) {
   // Node timeouts are checked on this period even when nothing arrives.
   const TimeMs tick_ms = std::clamp<TimeMs>(config_.heartbeat_interval_ms / 2, 50, 1000);
   TimeMs next_tick = 0;
+  std::vector<zmq::pollitem_t> items;
   while (true) {
-    std::vector<zmq::pollitem_t> items;
+    // The last turn's replies, one write per local connection (every path of a turn
+    // comes back here).
+    if (ipc_) ipc_->FlushAll();
+    items.clear();
     items.push_back({nullptr, signal_fd, ZMQ_POLLIN, 0});
-    if (local_) items.push_back({local_->handle(), 0, ZMQ_POLLIN, 0});
-    if (remote_) items.push_back({remote_->handle(), 0, ZMQ_POLLIN, 0});
-    if (nodes_) items.push_back({nodes_->handle(), 0, ZMQ_POLLIN, 0});
+    // Where each source's items are (npos: not polled).
+    auto add = [&](zmq::socket_t* socket) {
+      if (socket == nullptr) return std::string::npos;
+      items.push_back({socket->handle(), 0, ZMQ_POLLIN, 0});
+      return items.size() - 1;
+    };
+    const size_t ipc_first = items.size();
+    if (ipc_) ipc_->AddPollItems(items);
+    const size_t ipc_count = items.size() - ipc_first;
+    const size_t remote_at = add(remote_.get());
+    const size_t nodes_at = add(nodes_.get());
     // Handshakes wait for this socket's answers: it is polled with the rest, never blocking.
-    if (zap_) items.push_back({zap_->handle(), 0, ZMQ_POLLIN, 0});
-    // Listings still queued: look at the sockets without waiting, then answer more.
-    const TimeMs wait =
-        queries_.empty() ? std::max<TimeMs>(0, next_tick - MonotonicNowMs()) : 0;
+    const size_t zap_at = add(zap_.get());
+    // Listings still queued, or whole messages left over: look at the sockets without
+    // waiting, then go on.
+    const bool more = !queries_.empty() || (ipc_ && ipc_->backlog());
+    const TimeMs wait = more ? 0 : std::max<TimeMs>(0, next_tick - MonotonicNowMs());
     try {
       zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait));
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) return Error(Code::kInternal, std::string("poll: ") + e.what());
     }
+    // Only the sockets with something to read are read: every look at an idle libzmq
+    // socket is two system calls (its mailbox and its fork check).
+    auto readable = [&](size_t at) {
+      return at != std::string::npos && (items[at].revents & ZMQ_POLLIN) != 0;
+    };
     if (items[0].revents & ZMQ_POLLIN) {
       signalfd_siginfo info{};
       if (read(signal_fd, &info, sizeof info) > 0) {
@@ -666,13 +701,13 @@ Status Server::Run(int signal_fd) {
     // fresh vector paid its page faults and reallocations on every batch.
     std::vector<Outgoing>& out = out_;
     out.clear();
-    if (zap_) ServeZap();
+    if (readable(zap_at)) ServeZap();
     // A key removed from node_keys_dir takes effect within a tick, also for connections
     // already made with it (CheckNodeSender checks every node message against node_keys_).
     if (curve_ && MonotonicNowMs() >= next_tick) ReloadNodeKeysIfChanged(false);
-    if (local_) Receive(*local_, Origin::kLocal, batch, out);
-    if (remote_) Receive(*remote_, Origin::kRemote, batch, out);
-    if (nodes_) Receive(*nodes_, Origin::kNodes, batch, out);
+    if (ipc_) ReceiveIpc(std::span(items).subspan(ipc_first, ipc_count), batch, out);
+    if (readable(remote_at)) Receive(*remote_, Origin::kRemote, batch, out);
+    if (readable(nodes_at)) Receive(*nodes_, Origin::kNodes, batch, out);
 
     const bool tick_due = MonotonicNowMs() >= next_tick;
     if (batch.Persistent() || tick_due) {

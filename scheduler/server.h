@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,9 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/curve.h"
+#include "common/transport.h"
 #include "scheduler/core.h"
+#include "scheduler/ipc_endpoints.h"
 #include "scheduler/store.h"
 
 namespace corral {
@@ -38,9 +41,12 @@ class Server {
   Result<std::string> ReloadPolicy(const std::string& why);
 
  private:
+  // Where a reply goes: a libzmq ROUTER and a routing id, or (socket null) a connection
+  // of ipc_ (its routing id is then the peer's READY Identity).
   struct Route {
     zmq::socket_t* socket = nullptr;
     std::string routing_id;
+    uint64_t ipc_conn = 0;
   };
   struct Outgoing {
     Route to;
@@ -64,17 +70,26 @@ class Server {
 
   // Which socket a message came in on: it decides how the caller is identified.
   enum class Origin {
-    kLocal,   // ipc://: the kernel's peer credentials
+    kLocal,   // ipc:// (ipc_): the kernel's peer credentials
     kRemote,  // tcp:// endpoints: MUNGE credential per request, or anonymous
     kNodes,   // node_endpoints: execds (CURVE + ZAP User-Id when a key is configured)
   };
 
   Status StartCurve();
   void Receive(zmq::socket_t& socket, Origin origin, Actions& batch, std::vector<Outgoing>& out);
-  void Dispatch(const Route& from, Origin origin, zmq::message_t& payload, Actions& batch,
-                std::vector<Outgoing>& out);
+  // What the transport knows of a message's sender.
+  struct Peer {
+    std::string_view user_id;                // ZAP's User-Id (CURVE node connections)
+    const PeerCredentials* creds = nullptr;  // the kernel's, on ipc connections
+  };
+  // Serves ipc_'s polled descriptors and dispatches the messages it has whole (up to
+  // max_batch).
+  void ReceiveIpc(std::span<const zmq::pollitem_t> polled, Actions& batch,
+                  std::vector<Outgoing>& out);
+  void Dispatch(const Route& from, Origin origin, std::string_view payload, const Peer& peer,
+                Actions& batch, std::vector<Outgoing>& out);
   // Who a tcp client is (its MUNGE credential), or the error to answer it with.
-  Result<Caller> RemoteCaller(zmq::message_t& payload, const Envelope& env);
+  Result<Caller> RemoteCaller(std::string_view payload, const Envelope& env);
   void Send(const Outgoing& o);
   // Numbers the events of `actions` (events.h), logs its job changes and installs it.
   void InstallActions(Actions& actions);
@@ -99,7 +114,8 @@ class Server {
   TimeMs now_ = 0;
 
   zmq::context_t context_;
-  std::unique_ptr<zmq::socket_t> local_;   // ipc:// endpoints: callers known by peer credentials
+  std::unique_ptr<IpcEndpoints> ipc_;      // ipc:// endpoints: callers known by peer credentials
+  std::vector<IpcEndpoints::Incoming> ipc_in_;  // ReceiveIpc's messages (kept for its capacity)
   std::unique_ptr<zmq::socket_t> remote_;  // tcp:// endpoints: clients (MUNGE or read-only)
   std::unique_ptr<zmq::socket_t> nodes_;   // node_endpoints: execds
   std::unique_ptr<zmq::socket_t> zap_;     // REP on inproc://zeromq.zap.01 when CURVE is on
