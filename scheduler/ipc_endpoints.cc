@@ -13,6 +13,7 @@
 
 #include "common/zmtp_wire.h"
 
+
 namespace corral {
 namespace {
 
@@ -131,7 +132,7 @@ void IpcEndpoints::Serve(std::span<const zmq::pollitem_t> polled, size_t budget,
   if (handshaking_ > 0) {
     std::vector<uint64_t> late;
     for (const auto& [id, c] : conns_) {
-      if (c.phase != Phase::kOpen && mono_now - c.opened_ms > limits_.handshake_ms) {
+      if (!c.session.open() && mono_now - c.opened_ms > limits_.handshake_ms) {
         late.push_back(id);
       }
     }
@@ -153,7 +154,7 @@ void IpcEndpoints::Accept(const Listener& listener, int64_t mono_now) {
       }
       return;
     }
-    Conn c;
+    Conn c(limits_.max_message);
     c.fd = fd;
     c.opened_ms = mono_now;
     ucred cred{};
@@ -164,21 +165,15 @@ void IpcEndpoints::Accept(const Listener& listener, int64_t mono_now) {
       close(fd);  // a caller we cannot name: refused, as a libzmq ipc socket would have
       continue;
     }
-    // Ours first, without waiting for theirs: libzmq peers send the rest of their greeting
-    // only after seeing our signature, and a NULL handshake needs nothing from the peer.
-    c.out = zmtp::Greeting(true) + zmtp::ReadyCommand("ROUTER");
+    c.out = RouterSession::Hello();
     const uint64_t id = next_id_++;
-    auto [it, inserted] = conns_.emplace(id, std::move(c));
+    auto it = conns_.emplace(id, std::move(c)).first;
     ++handshaking_;
     if (!Flush(it->second)) Close(id);
   }
 }
 
 bool IpcEndpoints::Read(uint64_t id, Conn& c) {
-  if (c.in_at > 0 && c.in_at * 2 >= c.in.size()) {
-    c.in.erase(0, c.in_at);
-    c.in_at = 0;
-  }
   // Read into one buffer for all connections, then keep what came: a 64 KiB buffer per
   // connection cost two brk calls (0.2 ms) per qsub, glibc trimming the heap after each.
   if (scratch_.size() < kReadChunk) scratch_.resize(kReadChunk);
@@ -186,7 +181,7 @@ bool IpcEndpoints::Read(uint64_t id, Conn& c) {
   while (got < kReadPerTurn) {
     const ssize_t n = recv(c.fd, scratch_.data(), scratch_.size(), 0);
     if (n > 0) {
-      c.in.append(scratch_.data(), static_cast<size_t>(n));
+      c.session.Feed(std::string_view(scratch_.data(), static_cast<size_t>(n)));
       got += static_cast<size_t>(n);
       continue;
     }
@@ -199,7 +194,7 @@ bool IpcEndpoints::Read(uint64_t id, Conn& c) {
     c.eof = true;  // ECONNRESET and the like: what was read is still handed on
     break;
   }
-  if (c.in.size() > c.in_at || c.eof) backlog_.insert(id);
+  if (c.session.unparsed() > 0 || c.eof) backlog_.insert(id);
   return true;
 }
 
@@ -220,67 +215,28 @@ bool IpcEndpoints::Flush(Conn& c) {
 }
 
 bool IpcEndpoints::Parse(uint64_t id, Conn& c, size_t& budget, std::vector<Incoming>& in) {
+  const bool was_open = c.session.open();
   while (budget > 0) {
-    const std::string_view avail = std::string_view(c.in).substr(c.in_at);
-    if (c.phase == Phase::kGreeting) {
-      if (avail.size() < zmtp::kGreetingBytes) return true;
-      if (Status s = zmtp::CheckGreeting(avail); !s.ok()) {
-        // Said once, best effort, before the connection is closed.
-        const std::string refusal = zmtp::ErrorCommand(s.message());
-        (void)!send(c.fd, refusal.data(), refusal.size(), MSG_NOSIGNAL);
-        return false;
-      }
-      c.in_at += zmtp::kGreetingBytes;
-      c.phase = Phase::kReady;
-      continue;
-    }
-    Result<std::optional<zmtp::Frame>> frame =
-        zmtp::ParseFrame(avail, limits_.max_message - c.partial.size());
-    if (!frame) {
+    Result<std::optional<RouterSession::Message>> m = c.session.Next();
+    if (!m) {
       Log("closed a local connection (pid " + std::to_string(c.peer.pid) + "): " +
-          frame.error().message());
+          m.error().message());
+      // Said once, best effort, before the connection is closed.
+      const std::string& refusal = c.session.refusal();
+      if (!refusal.empty()) (void)!send(c.fd, refusal.data(), refusal.size(), MSG_NOSIGNAL);
       return false;
     }
-    if (!*frame) return true;
-    const zmtp::Frame f = **frame;
-    if (f.flags & zmtp::kCommand) {
-      const std::optional<zmtp::Command> command = zmtp::ParseCommand(f.body);
-      if (!command) return false;
-      if (c.phase == Phase::kReady) {
-        if (command->name != "READY") return false;
-        const std::optional<std::string_view> type = zmtp::Property(command->data, "Socket-Type");
-        if (!type || (*type != "DEALER" && *type != "REQ")) {
-          const std::string refusal = zmtp::ErrorCommand(
-              "this endpoint is a ROUTER: connect a DEALER (or REQ) socket");
-          (void)!send(c.fd, refusal.data(), refusal.size(), MSG_NOSIGNAL);
-          return false;
-        }
-        c.identity = std::string(zmtp::Property(command->data, "Identity").value_or(""));
-        c.phase = Phase::kOpen;
-        --handshaking_;
-      }
-      // Other commands (ZMTP 3.1's PING and the like) are not sent to a 3.0 peer.
-      c.in_at += f.size;
-      continue;
-    }
-    if (c.phase != Phase::kOpen) return false;  // a message before READY
-    c.partial.append(f.body);
-    c.in_at += f.size;
-    if (f.flags & zmtp::kMore) {
-      c.multipart = true;
-      continue;
-    }
+    if (!*m) break;
     Incoming msg;
     msg.conn = id;
-    msg.payload = std::move(c.partial);
-    msg.multipart = c.multipart;
+    msg.payload = std::move((*m)->payload);
+    msg.multipart = (*m)->multipart;
     msg.peer = c.peer;
-    msg.identity = c.identity;
+    msg.identity = c.session.identity();
     in.push_back(std::move(msg));
-    c.partial.clear();
-    c.multipart = false;
     --budget;
   }
+  if (!was_open && c.session.open()) --handshaking_;
   return true;
 }
 
@@ -314,7 +270,7 @@ void IpcEndpoints::FlushAll() {
 void IpcEndpoints::Close(uint64_t id) {
   auto it = conns_.find(id);
   if (it == conns_.end()) return;
-  if (it->second.phase != Phase::kOpen) --handshaking_;
+  if (!it->second.session.open()) --handshaking_;
   close(it->second.fd);
   conns_.erase(it);
   backlog_.erase(id);

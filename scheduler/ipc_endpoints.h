@@ -8,7 +8,7 @@
 // accepts, answers the handshake and reads the request itself, and the reply is written
 // as soon as its batch commits.
 //
-// What is spoken is ZMTP 3.0 with the NULL mechanism (common/zmtp_wire.h), as a ROUTER:
+// What is spoken is ZMTP 3.0 with the NULL mechanism, as a ROUTER (router_session.h):
 // libzmq DEALER peers (corral-flood, the execd's socket, the tests' raw sockets) and the
 // client library's own DEALER cannot tell it from libzmq. Callers are known by the
 // kernel's credentials of the connection (SO_PEERCRED), as before.
@@ -31,6 +31,7 @@
 
 #include "common/status.h"
 #include "common/transport.h"
+#include "scheduler/router_session.h"
 
 namespace corral {
 
@@ -86,17 +87,12 @@ class IpcEndpoints {
     int fd = -1;
     std::string path;  // removed on destruction; empty for the abstract namespace
   };
-  enum class Phase { kGreeting, kReady, kOpen };
   struct Conn {
+    explicit Conn(size_t max_message) : session(max_message) {}
     int fd = -1;
-    Phase phase = Phase::kGreeting;
     PeerCredentials peer;
-    std::string identity;
     int64_t opened_ms = 0;  // monotonic
-    std::string in;         // bytes read, not yet parsed from in_at
-    size_t in_at = 0;
-    std::string partial;  // frames of a message not yet complete
-    bool multipart = false;
+    RouterSession session;
     std::string out;  // bytes not yet written, from out_at
     size_t out_at = 0;
     bool eof = false;
@@ -107,7 +103,7 @@ class IpcEndpoints {
   bool Read(uint64_t id, Conn& c);
   // Writes what waits; false when the connection broke.
   bool Flush(Conn& c);
-  // Parses whole messages into `in` until `budget`; false on a protocol violation.
+  // Takes whole messages into `in` until `budget`; false on a protocol violation.
   bool Parse(uint64_t id, Conn& c, size_t& budget, std::vector<Incoming>& in);
   void Close(uint64_t id);
 
@@ -116,7 +112,7 @@ class IpcEndpoints {
   std::unordered_map<uint64_t, Conn> conns_;
   uint64_t next_id_ = 1;
   std::vector<uint64_t> polled_;            // the connection of each polled item after the listeners
-  std::unordered_set<uint64_t> backlog_;    // connections with unparsed bytes
+  std::unordered_set<uint64_t> backlog_;    // connections with unparsed bytes or at EOF
   std::vector<uint64_t> unflushed_;         // connections Send queued to since FlushAll
   size_t handshaking_ = 0;                  // connections not yet kOpen
   int64_t accept_paused_until_ = 0;         // after EMFILE: the listeners rest a moment
