@@ -7,34 +7,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <cstdio>
 #include <fstream>
 
 namespace corral {
-
-std::optional<PeerCredentials> ParsePeerCredentials(const std::string& peer_address) {
-  // The last three ':'-separated fields are uid, gid and pid.
-  size_t p3 = peer_address.rfind(':');
-  if (p3 == std::string::npos || p3 == 0) return std::nullopt;
-  size_t p2 = peer_address.rfind(':', p3 - 1);
-  if (p2 == std::string::npos || p2 == 0) return std::nullopt;
-  size_t p1 = peer_address.rfind(':', p2 - 1);
-  if (p1 == std::string::npos) return std::nullopt;
-  auto num = [&](size_t from, size_t to, auto& out) {
-    const char* b = peer_address.data() + from;
-    const char* e = peer_address.data() + to;
-    auto [p, ec] = std::from_chars(b, e, out);
-    return b != e && ec == std::errc() && p == e;
-  };
-  PeerCredentials c;
-  if (!num(p1 + 1, p2, c.uid) || !num(p2 + 1, p3, c.gid) ||
-      !num(p3 + 1, peer_address.size(), c.pid)) {
-    return std::nullopt;
-  }
-  return c;
-}
 
 Status WriteEndpointsFile(const std::string& path, const std::vector<std::string>& endpoints) {
   const std::string tmp = path + ".tmp";

@@ -11,16 +11,13 @@
 
 namespace corral {
 
-// Who is on the other end of an ipc:// connection, as the kernel reports it.
+// Who is on the other end of an ipc:// connection, as the kernel reports it (SO_PEERCRED,
+// read by scheduler/ipc_endpoints.cc).
 struct PeerCredentials {
   uint32_t uid = 0;
   uint32_t gid = 0;
   int64_t pid = 0;
 };
-
-// libzmq sets the message property "Peer-Address" of an ipc:// connection to
-// "<path>:uid:gid:pid" (SO_PEERCRED). Returns nullopt for tcp peers or when absent.
-std::optional<PeerCredentials> ParsePeerCredentials(const std::string& peer_address);
 
 // The endpoints a scheduler bound, one per line, in STATE_DIR/endpoints.
 Status WriteEndpointsFile(const std::string& path, const std::vector<std::string>& endpoints);
