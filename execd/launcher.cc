@@ -696,6 +696,13 @@ std::vector<int> PosixLauncher::WatchFds() const {
 
 pid_t PosixLauncher::SpawnerPid() const { return spawner_ ? spawner_->pid() : 0; }
 
+bool PosixLauncher::ReapDue() const {
+  if (!ended_.empty() || (spawner_ && spawner_->HasBufferedRecords())) return true;
+  return std::any_of(running_.begin(), running_.end(), [](const auto& entry) {
+    return entry.second.child && entry.second.exited;
+  });
+}
+
 bool PosixLauncher::NeedsPolling() const {
   if (!ended_.empty()) return true;
   return std::any_of(running_.begin(), running_.end(), [](const auto& entry) {

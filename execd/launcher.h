@@ -244,6 +244,10 @@ class PosixLauncher final : public Launcher {
   // True when some re-attached shepherd has no pidfd (a kernel before 5.3) or an end is
   // waiting to be reaped: then call Reap within a few hundred milliseconds.
   bool NeedsPolling() const;
+  // True when an end is already known and no descriptor of WatchFds will say so: an exit
+  // the spawner reported while Launch waited for its answer (read with it, or applied
+  // before it), or an end found outside Reap. Call Reap without waiting.
+  bool ReapDue() const;
   // The spawner's pid (0 when none runs), for logs and tests.
   pid_t SpawnerPid() const;
 

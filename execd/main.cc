@@ -453,7 +453,11 @@ class Daemon {
       // they end.
       for (int fd : launcher_.WatchFds()) items.push_back({nullptr, fd, ZMQ_POLLIN, 0});
       int64_t wait_ms = agent_.MsUntilTick(clock_.Now());
-      const bool poll_launcher = launcher_.NeedsPolling();
+      // An end known already (an exit that came with a Launch's answer) has no descriptor
+      // to wake us: reap at once. Without this, such an exit waited for the next exit.
+      const bool reap_due = launcher_.ReapDue();
+      const bool poll_launcher = reap_due || launcher_.NeedsPolling();
+      if (reap_due) wait_ms = 0;
       if (poll_launcher) wait_ms = std::min(wait_ms, kRecoveredPollMs);
       zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait_ms));
       bool reap = poll_launcher;

@@ -510,6 +510,8 @@ SpawnOutcome Spawner::Spawn(const ShepherdPlan& plan, int report_fd) {
   return answer;
 }
 
+bool Spawner::HasBufferedRecords() const { return in_.size() >= kRecordBytes || !exits_.empty(); }
+
 std::vector<ShepherdExit> Spawner::TakeExits() {
   ReadRecords(/*block=*/false, nullptr);
   return std::exchange(exits_, {});

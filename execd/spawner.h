@@ -95,6 +95,9 @@ class Spawner {
 
   // Readable when exits are waiting or the spawner has died: poll it with the loop's others.
   int fd() const { return fd_; }
+  // True when records were already read off fd() and wait here (Spawn reads whatever came
+  // with its answer): fd() will not say so again, TakeExits has them without waiting.
+  bool HasBufferedRecords() const;
   pid_t pid() const { return pid_; }
   // False once the spawner's end of the socket is gone (it died or was killed).
   bool alive() const { return alive_; }
@@ -116,7 +119,7 @@ class Spawner {
   int fd_ = -1;
   pid_t pid_ = 0;
   bool alive_ = true;
-  std::string in_;  // bytes of a record not yet complete
+  std::string in_;  // bytes read and not yet parsed (exits after an answer, a partial record)
   std::vector<ShepherdExit> exits_;
 };
 

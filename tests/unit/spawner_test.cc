@@ -395,4 +395,31 @@ TEST_CASE("spawner: a missing corral-spawner, or one with a test's clock, is a c
   CHECK(clocked.error().code() == Code::kInvalidArgument);
 }
 
+// An exit the spawner reports while Launch waits for its answer is read with that answer:
+// the socket then says nothing more, so the launcher must say an end is due (the execd's
+// loop reaps at once). Before ReapDue the execd slept until some other job ended.
+TEST_CASE("spawner: an exit read while the next job starts is due at once") {
+  TempDir dir;
+  Launched l = MakeLauncher(dir.path() + "/spool", SpawnerMode());
+  REQUIRE(l.launcher->Launch(MakeJob(21, "#!/bin/sh\nexit 3\n", dir.path())).has_value());
+  // Its exit record is in the socket, unread.
+  auto readable = [&] {
+    std::vector<pollfd> fds;
+    for (int fd : l.launcher->WatchFds()) fds.push_back({fd, POLLIN, 0});
+    return poll(fds.data(), fds.size(), 0) > 0;
+  };
+  REQUIRE(WaitFor(readable));
+  CHECK_FALSE(l.launcher->ReapDue());
+  REQUIRE(l.launcher->Launch(MakeJob(22, "#!/bin/sh\nexec sleep 60\n", dir.path())).has_value());
+  CHECK_FALSE(readable());  // Launch took it off the socket ...
+  CHECK(l.launcher->ReapDue());  // ... so the launcher itself must say so
+  std::vector<AttemptEnd> ends = l.launcher->Reap();
+  REQUIRE(ends.size() == 1);
+  CHECK(ends[0].key == AttemptKey{21, 1});
+  CHECK(ends[0].exit_code == 3);
+  CHECK_FALSE(l.launcher->ReapDue());
+  REQUIRE(l.launcher->Kill({22, 1}));
+  REQUIRE(WaitForEnd(*l.launcher, {22, 1}).has_value());
+}
+
 }  // namespace corral
