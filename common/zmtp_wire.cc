@@ -70,7 +70,7 @@ void PutFrame(std::string& out, uint8_t flags, std::string_view body) {
   out.append(body);
 }
 
-std::string ReadyCommand(std::string_view socket_type) {
+std::string ReadyCommand(std::string_view socket_type, bool pipelined) {
   std::string props;
   auto property = [&](std::string_view name, std::string_view value) {
     props.push_back(static_cast<char>(name.size()));
@@ -80,6 +80,7 @@ std::string ReadyCommand(std::string_view socket_type) {
   };
   property("Socket-Type", socket_type);
   property("Identity", "");
+  if (pipelined) property(kPipelinedProperty, "1");
   return CommandFrame("READY", props);
 }
 

@@ -32,9 +32,14 @@ Status CheckGreeting(std::string_view greeting);
 // Appends one frame (short or long form by its size).
 void PutFrame(std::string& out, uint8_t flags, std::string_view body);
 
+// A READY property of the scheduler's own ipc endpoint: a request may follow the peer's
+// READY at once, without waiting for ours (qtools/zmtp_dealer.h). libzmq takes no
+// message before it has sent its READY, and drops a connection that sends one.
+inline constexpr std::string_view kPipelinedProperty = "X-Corral-Pipelined";
+
 // A whole READY command frame with the Socket-Type property (and an empty Identity, as
-// libzmq's DEALER sends).
-std::string ReadyCommand(std::string_view socket_type);
+// libzmq's DEALER sends), and kPipelinedProperty with `pipelined`.
+std::string ReadyCommand(std::string_view socket_type, bool pipelined = false);
 
 // A whole ERROR command frame; `reason` is cut to 255 bytes.
 std::string ErrorCommand(std::string_view reason);

@@ -58,6 +58,18 @@ Result<Client> Client::ConnectFromEnv() {
   return Connect(endpoint);
 }
 
+// A handshake the scheduler refused (an ERROR command), or a peer that is not one.
+Status Client::Refused(const Status& why) const {
+  return Status(why.code(), "cannot talk to the scheduler at " + endpoint_ + ": " + why.message());
+}
+
+Status Client::OlderScheduler(const Status& why) const {
+  return Status(Code::kUnavailable,
+                "the scheduler at " + endpoint_ + " closed the connection (" + why.message() +
+                    "): it is older than this client, whose request follows its handshake "
+                    "at once; restart the scheduler from the same Corral version");
+}
+
 Status Client::EnsureConnected(int64_t start, int64_t deadline) {
   if (dealer_.connected()) return OkStatus();
   Result<ZmtpDealer> dealer = ZmtpDealer::Connect(parsed_, deadline, interrupt_flag_);
@@ -117,15 +129,22 @@ Result<Message> Client::Call(const Message& request, int64_t timeout_ms) {
   while (true) {
     Result<std::optional<std::string>> frame = dealer_.Receive(deadline, interrupt_flag_);
     if (!frame) {
-      if (frame.error().message() == kInterruptedMessage) return std::unexpected(frame.error());
-      // Lost while waiting: connect again and wait on, as libzmq does; the reply to a
-      // request the old connection carried will not come, so this ends at the deadline.
+      const Status lost = frame.error();
+      if (lost.message() == kInterruptedMessage) return std::unexpected(lost);
+      if (lost.code() != Code::kUnavailable) return std::unexpected(Refused(lost));
+      if (dealer_.refused_pipelining()) return std::unexpected(OlderScheduler(lost));
+      // Lost while waiting: connect again and wait on, as libzmq does. A scheduler that
+      // never spoke on the old connection never read the request (its greeting comes
+      // first), so the request goes again; otherwise its reply will not come, and this
+      // ends at the deadline.
+      const bool unread = !dealer_.peer_spoke();
       Status c = EnsureConnected(MonotonicNowMs(), deadline);
       if (!c.ok() && c.message() == kInterruptedMessage) return std::unexpected(c);
+      if (c.ok() && unread) c = dealer_.Send(bytes, deadline, interrupt_flag_);
       if (!c.ok() || MonotonicNowMs() >= deadline) {
         return Error(Code::kUnavailable, "no answer from the scheduler at " + endpoint_ +
                                              " within " + Seconds(timeout_ms) + " (" +
-                                             frame.error().message() + ")");
+                                             lost.message() + ")");
       }
       continue;
     }
@@ -180,6 +199,7 @@ std::vector<Result<Message>> Client::CallMany(const std::vector<Message>& reques
   size_t done = 0;
   int64_t deadline = start + timeout_ms;
   std::string undecodable;
+  bool resent = false;
   while (done < requests.size()) {
     if (sent < requests.size() && sent - done < window) {
       while (sent < requests.size() && sent - done < window) {
@@ -196,11 +216,22 @@ std::vector<Result<Message>> Client::CallMany(const std::vector<Message>& reques
     do {
       Result<std::optional<std::string>> frame = dealer_.Receive(deadline, interrupt_flag_);
       if (!frame) {
-        if (frame.error().message() == kInterruptedMessage)
-          return fail_rest(answered, frame.error());
-        return fail_rest(answered,
-                         Error(Code::kUnavailable, "lost the connection to the scheduler at " +
-                                                       endpoint_ + ": " + frame.error().message()));
+        const Status lost = frame.error();
+        if (lost.message() == kInterruptedMessage) return fail_rest(answered, lost);
+        if (lost.code() != Code::kUnavailable) return fail_rest(answered, Refused(lost));
+        if (dealer_.refused_pipelining()) return fail_rest(answered, OlderScheduler(lost));
+        // As in Call: a scheduler that never spoke read none of them; send them all again,
+        // once, with the same tags.
+        if (!resent && done == 0 && !dealer_.peer_spoke() &&
+            EnsureConnected(MonotonicNowMs(), deadline).ok()) {
+          resent = true;
+          sent = 0;
+          next_tag_ = first_tag;
+          break;
+        }
+        return fail_rest(answered, Error(Code::kUnavailable,
+                                         "lost the connection to the scheduler at " + endpoint_ +
+                                             ": " + lost.message()));
       }
       if (!*frame) {
         return fail_rest(answered, Error(Code::kUnavailable,

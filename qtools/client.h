@@ -87,6 +87,10 @@ class Client {
   Client(std::string endpoint, ZmtpEndpoint parsed);
   // Connects if not connected: Unavailable "cannot reach ..." after `deadline`.
   Status EnsureConnected(int64_t start, int64_t deadline);
+  Status Refused(const Status& why) const;
+  // The error for a scheduler that dropped a request sent right behind the handshake
+  // (ZmtpDealer::refused_pipelining): it is not resent, it may have been read.
+  Status OlderScheduler(const Status& why) const;
   // The request's bytes with a fresh tag in `tag` (signed over tcp; `unsigned_reason`
   // says why not when munged could not sign).
   std::string Frame(const Message& request, std::string& tag, std::string& unsigned_reason);

@@ -133,6 +133,10 @@ ZmtpDealer& ZmtpDealer::operator=(ZmtpDealer&& other) noexcept {
   if (this != &other) {
     Close();
     fd_ = std::exchange(other.fd_, -1);
+    pipelined_ = std::exchange(other.pipelined_, false);
+    peer_greeted_ = std::exchange(other.peer_greeted_, false);
+    peer_pipelines_ = std::exchange(other.peer_pipelines_, false);
+    peer_spoke_ = std::exchange(other.peer_spoke_, false);
     out_ = std::move(other.out_);
     in_ = std::move(other.in_);
     in_at_ = std::exchange(other.in_at_, 0);
@@ -146,6 +150,8 @@ ZmtpDealer::~ZmtpDealer() { Close(); }
 void ZmtpDealer::Close() {
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
+  // pipelined_, peer_greeted_, peer_pipelines_ and peer_spoke_ stay: they describe the
+  // connection just closed (peer_spoke(), refused_pipelining()).
   out_.clear();
   in_.clear();
   in_at_ = 0;
@@ -181,9 +187,10 @@ Result<ZmtpDealer> ZmtpDealer::Connect(const ZmtpEndpoint& endpoint, int64_t dea
       const int fd = OpenSocket(endpoint, tcp);
       if (fd >= 0) {
         ZmtpDealer dealer(fd);
-        Status s = dealer.Handshake(deadline, interrupt);
+        Status s = dealer.Greet(endpoint.kind == ZmtpEndpoint::Kind::kTcp, deadline, interrupt);
         if (s.ok()) return dealer;
-        if (s.message() == kInterruptedMessage || s.code() == Code::kInvalidArgument) {
+        if (s.message() == kInterruptedMessage || s.code() == Code::kInvalidArgument ||
+            s.code() == Code::kPermissionDenied) {
           return std::unexpected(s);
         }
         last_error = s.message();
@@ -199,7 +206,7 @@ Result<ZmtpDealer> ZmtpDealer::Connect(const ZmtpEndpoint& endpoint, int64_t dea
   }
 }
 
-Status ZmtpDealer::Handshake(int64_t deadline, Interrupt interrupt) {
+Status ZmtpDealer::Greet(bool eager, int64_t deadline, Interrupt interrupt) {
   // A non-blocking tcp connect completes when the socket becomes writable.
   Result<bool> writable = Wait(POLLOUT, deadline, interrupt);
   if (!writable) return writable.error();
@@ -211,40 +218,55 @@ Status ZmtpDealer::Handshake(int64_t deadline, Interrupt interrupt) {
     return Error(Code::kUnavailable, Errno("connect"));
   }
   // Our greeting and READY go together: a NULL-mechanism peer needs nothing from us first.
-  const std::string hello = zmtp::Greeting(false) + zmtp::ReadyCommand("DEALER");
-  if (Status s = WriteAll(hello, deadline, interrupt); !s.ok()) return s;
+  out_ = zmtp::Greeting(false) + zmtp::ReadyCommand("DEALER");
+  if (!eager) {
+    pipelined_ = true;
+    return OkStatus();
+  }
+  if (Status s = Flush(deadline, interrupt); !s.ok()) return s;
+  Result<bool> greeted = ReadPeerHandshake(deadline, interrupt);
+  if (!greeted) return greeted.error();
+  if (!*greeted) return Error(Code::kUnavailable, "no ZMTP handshake from the peer in time");
+  return OkStatus();
+}
+
+Result<bool> ZmtpDealer::ReadPeerHandshake(int64_t deadline, Interrupt interrupt) {
+  auto refuse = [this](Code code, std::string why) -> Result<bool> {
+    Close();
+    return Error(code, std::move(why));
+  };
   while (in_.size() - in_at_ < zmtp::kGreetingBytes) {
     Result<bool> got = Fill(deadline, interrupt);
-    if (!got) return got.error();
-    if (!*got) return Error(Code::kUnavailable, "no ZMTP greeting from the peer in time");
+    if (!got || !*got) return got;
   }
-  if (Status s = zmtp::CheckGreeting(std::string_view(in_).substr(in_at_)); !s.ok()) return s;
+  if (Status s = zmtp::CheckGreeting(std::string_view(in_).substr(in_at_)); !s.ok()) {
+    return refuse(s.code(), s.message());
+  }
   in_at_ += zmtp::kGreetingBytes;
   while (true) {
     Result<std::optional<Frame>> frame = NextFrame(1 << 16);
-    if (!frame) return frame.error();
+    if (!frame) return std::unexpected(frame.error());
     if (!*frame) {
       Result<bool> got = Fill(deadline, interrupt);
-      if (!got) return got.error();
-      if (!*got) return Error(Code::kUnavailable, "no ZMTP handshake from the peer in time");
+      if (!got || !*got) return got;
       continue;
     }
     const std::optional<zmtp::Command> command =
         ((*frame)->flags & kCommand) ? zmtp::ParseCommand((*frame)->body) : std::nullopt;
-    if (!command) return Error(Code::kInvalidArgument, "the peer broke the ZMTP handshake");
-    const std::string_view name = command->name;
-    const std::string_view rest = command->data;
-    if (name == "ERROR") {
-      const std::string_view reason = rest.empty() ? rest : rest.substr(1);
-      return Error(Code::kPermissionDenied,
-                   "the scheduler refused the connection: " + std::string(reason));
+    if (!command) return refuse(Code::kInvalidArgument, "the peer broke the ZMTP handshake");
+    if (command->name == "ERROR") {
+      const std::string_view reason = command->data.empty() ? "" : command->data.substr(1);
+      return refuse(Code::kPermissionDenied,
+                    "the scheduler refused the connection: " + std::string(reason));
     }
-    if (name != "READY") continue;
-    const std::optional<std::string_view> type = zmtp::Property(rest, "Socket-Type");
+    if (command->name != "READY") continue;
+    const std::optional<std::string_view> type = zmtp::Property(command->data, "Socket-Type");
     if (!type || (*type != "ROUTER" && *type != "REP")) {
-      return Error(Code::kInvalidArgument, "the peer is not a ZeroMQ ROUTER socket");
+      return refuse(Code::kInvalidArgument, "the peer is not a ZeroMQ ROUTER socket");
     }
-    return OkStatus();
+    peer_greeted_ = true;
+    peer_pipelines_ = zmtp::Property(command->data, zmtp::kPipelinedProperty).has_value();
+    return true;
   }
 }
 
@@ -299,7 +321,10 @@ Result<bool> ZmtpDealer::Fill(int64_t deadline, Interrupt interrupt) {
       n = recv(fd_, data + old, want, 0);
       return old + (n > 0 ? static_cast<size_t>(n) : 0);
     });
-    if (n > 0) return true;
+    if (n > 0) {
+      peer_spoke_ = true;
+      return true;
+    }
     if (n == 0) {
       Close();
       return Error(Code::kUnavailable, "the peer closed the connection");
@@ -331,6 +356,7 @@ Result<std::optional<ZmtpDealer::Frame>> ZmtpDealer::NextFrame(size_t max_bytes)
 }
 
 bool ZmtpDealer::HasBufferedMessage() const {
+  if (!peer_greeted_) return false;
   std::string_view avail = std::string_view(in_).substr(in_at_);
   while (true) {
     Result<std::optional<zmtp::Frame>> frame = zmtp::ParseFrame(avail, SIZE_MAX);
@@ -343,6 +369,11 @@ bool ZmtpDealer::HasBufferedMessage() const {
 Result<std::optional<std::string>> ZmtpDealer::Receive(int64_t deadline, Interrupt interrupt,
                                                        size_t max_bytes) {
   if (fd_ < 0) return Error(Code::kUnavailable, "not connected");
+  if (!peer_greeted_) {
+    Result<bool> greeted = ReadPeerHandshake(deadline, interrupt);
+    if (!greeted) return std::unexpected(greeted.error());
+    if (!*greeted) return std::nullopt;
+  }
   while (true) {
     Result<std::optional<Frame>> frame = NextFrame(max_bytes);
     if (!frame) return std::unexpected(frame.error());

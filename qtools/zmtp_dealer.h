@@ -49,14 +49,33 @@ class ZmtpDealer {
   ZmtpDealer& operator=(const ZmtpDealer&) = delete;
   ~ZmtpDealer();
 
-  // Connects and completes the handshake. A peer that refuses the connection (or an ipc
+  // Connects and starts the handshake. A peer that refuses the connection (or an ipc
   // socket file that does not exist yet) is tried again every 100 ms until `deadline`,
   // as libzmq reconnects. Unavailable when it never answers; InvalidArgument when the
   // peer is not a ZMTP 3 ROUTER.
+  //
+  // tcp: the handshake is done here (the peer is libzmq, which takes no message before
+  // it has sent its own READY). ipc: the peer is the scheduler's own endpoint
+  // (scheduler/ipc_endpoints.h), which reads whatever follows the handshake, so our
+  // greeting and READY wait in the output for the first request and all three go in
+  // one write; the first Receive reads the peer's side. That saves a round trip, a
+  // quarter of a qsub's wait. Receive then also returns the handshake's errors.
   static Result<ZmtpDealer> Connect(const ZmtpEndpoint& endpoint, int64_t deadline,
                                     Interrupt interrupt);
 
   bool connected() const { return fd_ >= 0; }
+
+  // Whether any byte came from the peer on the last connection, closed or not. A ROUTER
+  // (libzmq or the scheduler's own) writes its greeting before it reads any message, so
+  // a connection that broke before the peer said anything carried no request the peer
+  // acted on: it may be sent again on a new one.
+  bool peer_spoke() const { return peer_spoke_; }
+  // After a Receive error: we sent a request behind our handshake, the peer spoke, and
+  // no READY of its said it takes one (zmtp::kPipelinedProperty): a scheduler older than
+  // this client (libzmq's ipc socket), which drops such a connection. (The scheduler's
+  // own endpoint writes its greeting and READY in one write, so having heard from it
+  // means having its READY.)
+  bool refused_pipelining() const { return pipelined_ && peer_spoke_ && !peer_pipelines_; }
 
   // Queues one single-frame message (written out by Flush, or by Send once more than
   // 64 KiB wait). Never fails.
@@ -79,7 +98,11 @@ class ZmtpDealer {
 
  private:
   explicit ZmtpDealer(int fd) : fd_(fd) {}
-  Status Handshake(int64_t deadline, Interrupt interrupt);
+  // Waits for the connection and queues our greeting and READY; with `eager`, also
+  // writes them and reads the peer's.
+  Status Greet(bool eager, int64_t deadline, Interrupt interrupt);
+  // Reads and checks the peer's greeting and READY: true once done, false at the deadline.
+  Result<bool> ReadPeerHandshake(int64_t deadline, Interrupt interrupt);
   // Waits until fd_ has `events` (POLLIN/POLLOUT): true, false at the deadline.
   Result<bool> Wait(short events, int64_t deadline, Interrupt interrupt);
   Status WriteAll(std::string_view bytes, int64_t deadline, Interrupt interrupt);
@@ -94,6 +117,10 @@ class ZmtpDealer {
   void Close();
 
   int fd_ = -1;
+  bool pipelined_ = false;       // our handshake and first request went in one write
+  bool peer_greeted_ = false;    // the peer's greeting and READY were read (this connection)
+  bool peer_pipelines_ = false;  // ... and its READY had kPipelinedProperty
+  bool peer_spoke_ = false;      // a byte came from the peer (the last connection)
   std::string out_;  // queued frames not yet written
   std::string in_;   // bytes read and not yet consumed, from in_at_
   size_t in_at_ = 0;

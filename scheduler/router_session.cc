@@ -6,7 +6,9 @@
 
 namespace corral {
 
-std::string RouterSession::Hello() { return zmtp::Greeting(true) + zmtp::ReadyCommand("ROUTER"); }
+std::string RouterSession::Hello() {
+  return zmtp::Greeting(true) + zmtp::ReadyCommand("ROUTER", /*pipelined=*/true);
+}
 
 void RouterSession::Feed(std::string_view bytes) {
   if (phase_ == Phase::kBroken) return;

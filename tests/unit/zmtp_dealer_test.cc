@@ -5,16 +5,22 @@
 #include "qtools/zmtp_dealer.h"
 
 #include <doctest/doctest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <zmq.hpp>
 
 #include "common/clock.h"
+#include "common/protocol.h"
 #include "common/transport.h"
+#include "common/zmtp_wire.h"
 #include "qtools/client.h"
 #include "qtools/submit_many.h"
 
@@ -31,12 +37,14 @@ struct TempDir {
   std::string path;
 };
 
-// A ROUTER as the scheduler sets it up, bound to ipc in a temporary directory.
+// A libzmq ROUTER as the scheduler sets up its tcp:// client endpoint, on a free port of
+// 127.0.0.1 (the scheduler's ipc:// endpoint is its own, not libzmq's).
 struct Router {
-  explicit Router(const std::string& endpoint) : socket(context, zmq::socket_type::router) {
+  Router() : socket(context, zmq::socket_type::router) {
     socket.set(zmq::sockopt::router_mandatory, 1);
     socket.set(zmq::sockopt::linger, 0);
-    socket.bind(endpoint);
+    socket.bind("tcp://127.0.0.1:*");
+    endpoint = socket.get(zmq::sockopt::last_endpoint);
   }
   // The next message: routing id and body; fails the test after 5 s.
   std::pair<std::string, std::string> Receive() {
@@ -53,6 +61,105 @@ struct Router {
   }
   zmq::context_t context;
   zmq::socket_t socket;
+  std::string endpoint;
+};
+
+// A bare AF_UNIX listener at `path`: a scheduler's ipc endpoint played by hand.
+struct RawListener {
+  explicit RawListener(const std::string& path) : path(path) {
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    path.copy(addr.sun_path, sizeof addr.sun_path - 1);
+    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(listen(fd, 4) == 0);
+  }
+  ~RawListener() {
+    close(fd);
+    unlink(path.c_str());
+  }
+  // The next connection; fails the test after 5 s.
+  int Accept() const {
+    pollfd p{fd, POLLIN, 0};
+    REQUIRE(poll(&p, 1, 5000) == 1);
+    const int conn = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+    REQUIRE(conn >= 0);
+    timeval tv{5, 0};
+    setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return conn;
+  }
+  int fd = -1;
+  std::string path;
+};
+
+// Reads from `fd` until `bytes` have come (5 s at most).
+std::string ReadAtLeast(int fd, size_t bytes) {
+  std::string got;
+  char buf[4096];
+  while (got.size() < bytes) {
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    REQUIRE(n > 0);
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+// The first request on a raw connection, after checking that the client's greeting and
+// READY came first.
+Envelope ReadRequest(int conn) {
+  const std::string hello = zmtp::Greeting(false) + zmtp::ReadyCommand("DEALER");
+  std::string got = ReadAtLeast(conn, hello.size() + 2);
+  CHECK(got.substr(0, hello.size()) == hello);
+  got.erase(0, hello.size());
+  Result<std::optional<zmtp::Frame>> frame = zmtp::ParseFrame(got, 1 << 20);
+  while (frame && !*frame) {
+    got += ReadAtLeast(conn, 1);
+    frame = zmtp::ParseFrame(got, 1 << 20);
+  }
+  REQUIRE(frame);
+  Result<Envelope> request = Decode((*frame)->body);
+  REQUIRE(request);
+  return *request;
+}
+
+// The scheduler's handshake (READY with the pipelining property) and a SubmitReply to
+// `request` naming job `id`, in one write.
+void Answer(int conn, const Envelope& request, JobId id) {
+  SubmitReply answer;
+  answer.id = id;
+  std::string out = zmtp::Greeting(true) + zmtp::ReadyCommand("ROUTER", true);
+  zmtp::PutFrame(out, 0, Encode(answer, request.req));
+  REQUIRE(send(conn, out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size()));
+}
+
+CancelRequest CancelOf(JobId id) {
+  CancelRequest c;
+  c.ids = {id};
+  return c;
+}
+
+// A client's Call (of job `id`, on its own thread) to a "scheduler" played by hand on a
+// raw ipc listener.
+struct HandPlayed {
+  explicit HandPlayed(JobId id, int64_t timeout_ms = 5000) : listener(dir.path + "/s.sock") {
+    Result<Client> c = Client::Connect("ipc://" + listener.path);
+    REQUIRE(c);
+    client.emplace(std::move(*c));
+    caller = std::thread(
+        [this, id, timeout_ms] { reply = client->Call(CancelOf(id), timeout_ms); });
+  }
+  ~HandPlayed() {
+    if (caller.joinable()) caller.join();
+  }
+  Result<Message> Finish() {
+    caller.join();
+    return reply;
+  }
+  TempDir dir;
+  RawListener listener;
+  std::optional<Client> client;
+  Result<Message> reply = Error(Code::kInternal, "not called");
+  std::thread caller;
 };
 
 }  // namespace
@@ -76,10 +183,9 @@ TEST_CASE("zmtp_dealer: endpoints are parsed or refused with a reason") {
   CHECK(ParseZmtpEndpoint("udp://x:1").error().message().find("ipc://") != std::string::npos);
 }
 
-TEST_CASE("zmtp_dealer: talks to a libzmq ROUTER over ipc, short and long frames") {
-  TempDir dir;
-  const std::string endpoint = "ipc://" + dir.path + "/router.sock";
-  Router router(endpoint);
+TEST_CASE("zmtp_dealer: talks to a libzmq ROUTER over tcp, short and long frames") {
+  Router router;
+  const std::string endpoint = router.endpoint;
   Result<ZmtpEndpoint> ep = ParseZmtpEndpoint(endpoint);
   REQUIRE(ep);
   Result<ZmtpDealer> dealer = ZmtpDealer::Connect(*ep, MonotonicNowMs() + 5000, nullptr);
@@ -119,9 +225,8 @@ TEST_CASE("zmtp_dealer: talks to a libzmq ROUTER over ipc, short and long frames
 }
 
 TEST_CASE("zmtp_dealer: queued messages go out together, in order") {
-  TempDir dir;
-  const std::string endpoint = "ipc://" + dir.path + "/router.sock";
-  Router router(endpoint);
+  Router router;
+  const std::string endpoint = router.endpoint;
   Result<ZmtpDealer> dealer =
       ZmtpDealer::Connect(*ParseZmtpEndpoint(endpoint), MonotonicNowMs() + 5000, nullptr);
   REQUIRE(dealer);
@@ -158,9 +263,8 @@ TEST_CASE("zmtp_dealer: no listener is Unavailable at the deadline; a set flag i
 }
 
 TEST_CASE("zmtp_dealer: Client::CallMany answers each request in order, errors included") {
-  TempDir dir;
-  const std::string endpoint = "ipc://" + dir.path + "/router.sock";
-  Router router(endpoint);
+  Router router;
+  const std::string endpoint = router.endpoint;
   Result<Client> client = Client::Connect(endpoint);
   REQUIRE(client);
   std::vector<Message> requests;
@@ -236,4 +340,65 @@ TEST_CASE("submit_many: one -b y job per command line, named after its line") {
   CHECK((*named)[1].name == "sweep");
   CHECK_FALSE(SpecsFromLines(base, "\n# only comments\n", false, lines));
   CHECK_FALSE(SpecsFromLines(base, std::string("a\0b", 3), false, lines));
+}
+
+TEST_CASE("zmtp_dealer: over ipc the request follows the handshake at once, in one write") {
+  HandPlayed play(3, 5000);
+  const RawListener& listener = play.listener;
+  const int conn = listener.Accept();
+  // Greeting, READY and the request, all before we have said a word.
+  Answer(conn, ReadRequest(conn), 3);
+  const Result<Message> reply = play.Finish();
+  close(conn);
+  REQUIRE(reply);
+  CHECK(std::get<SubmitReply>(*reply).id == 3);
+}
+
+TEST_CASE("zmtp_dealer: a scheduler that closes before it speaks gets the request again") {
+  HandPlayed play(4, 5000);
+  const RawListener& listener = play.listener;
+  const int first = listener.Accept();
+  ReadAtLeast(first, 1);  // the request came ...
+  close(first);           // ... and the "scheduler" died without a word
+  const int second = listener.Accept();
+  Answer(second, ReadRequest(second), 4);
+  const Result<Message> reply = play.Finish();
+  close(second);
+  REQUIRE(reply);
+  CHECK(std::get<SubmitReply>(*reply).id == 4);
+}
+
+TEST_CASE("zmtp_dealer: an older scheduler that drops the pipelined request is named, not retried") {
+  HandPlayed play(5, 20000);
+  const RawListener& listener = play.listener;
+  const int conn = listener.Accept();
+  // What libzmq does: its greeting and READY (no X-Corral-Pipelined), then it drops the
+  // connection over the message that came before its READY.
+  const std::string libzmq = zmtp::Greeting(true) + zmtp::ReadyCommand("ROUTER");
+  REQUIRE(send(conn, libzmq.data(), libzmq.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(libzmq.size()));
+  ReadAtLeast(conn, 1);
+  close(conn);
+  const Result<Message> reply = play.Finish();
+  REQUIRE_FALSE(reply);
+  CHECK(reply.error().code() == Code::kUnavailable);
+  CHECK(reply.error().message().find("older than this client") != std::string::npos);
+  pollfd p{listener.fd, POLLIN, 0};
+  CHECK(poll(&p, 1, 0) == 0);  // no second connection: the request was not sent again
+}
+
+TEST_CASE("zmtp_dealer: an ERROR in the handshake is PermissionDenied with its reason") {
+  HandPlayed play(6, 20000);
+  const RawListener& listener = play.listener;
+  const int conn = listener.Accept();
+  const std::string refusal = zmtp::Greeting(true) + zmtp::ErrorCommand("Unknown user");
+  REQUIRE(send(conn, refusal.data(), refusal.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(refusal.size()));
+  const Result<Message> reply = play.Finish();
+  close(conn);
+  REQUIRE_FALSE(reply);
+  CHECK(reply.error().code() == Code::kPermissionDenied);
+  CHECK(reply.error().message().find("Unknown user") != std::string::npos);
+  pollfd p{listener.fd, POLLIN, 0};
+  CHECK(poll(&p, 1, 0) == 0);  // said once, not tried again
 }
