@@ -58,8 +58,8 @@ class ZmtpDealer {
   // it has sent its own READY). ipc: the peer is the scheduler's own endpoint
   // (scheduler/ipc_endpoints.h), which reads whatever follows the handshake, so our
   // greeting and READY wait in the output for the first request and all three go in
-  // one write; the first Receive reads the peer's side. That saves a round trip, a
-  // quarter of a qsub's wait. Receive then also returns the handshake's errors.
+  // one write; the first Receive reads the peer's side. That saves one of a qsub's two
+  // round trips (docs/performance.md). Receive then also returns the handshake's errors.
   static Result<ZmtpDealer> Connect(const ZmtpEndpoint& endpoint, int64_t deadline,
                                     Interrupt interrupt);
 
