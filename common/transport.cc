@@ -7,11 +7,34 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <cstdio>
 #include <fstream>
 
 namespace corral {
+
+Result<UnixAddress> UnixSocketAddress(const std::string& path) {
+  UnixAddress out;
+  out.addr.sun_family = AF_UNIX;
+  if (path.empty() || path == "@") {
+    return Error(Code::kInvalidArgument, "an ipc:// endpoint needs a path");
+  }
+  if (path.size() >= sizeof out.addr.sun_path) {
+    return Error(Code::kInvalidArgument,
+                 "the ipc:// path '" + path + "' is longer than " +
+                     std::to_string(sizeof out.addr.sun_path - 1) +
+                     " bytes, too long for a socket path");
+  }
+  std::memcpy(out.addr.sun_path, path.data(), path.size());
+  out.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  if (path[0] == '@') {
+    out.abstract = true;
+    out.addr.sun_path[0] = '\0';
+    out.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
+  }
+  return out;
+}
 
 Status WriteEndpointsFile(const std::string& path, const std::vector<std::string>& endpoints) {
   const std::string tmp = path + ".tmp";

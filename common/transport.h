@@ -2,6 +2,9 @@
 // library: kernel peer credentials of an ipc:// connection, and endpoint files.
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,6 +21,16 @@ struct PeerCredentials {
   uint32_t gid = 0;
   int64_t pid = 0;
 };
+
+// The address of an ipc:// path: a file, or the abstract namespace when it starts with
+// '@' (a leading NUL, no terminator), as libzmq reads it. InvalidArgument when it is
+// empty or too long for sun_path. Used by both ends (client and scheduler).
+struct UnixAddress {
+  sockaddr_un addr{};
+  socklen_t len = 0;
+  bool abstract = false;
+};
+Result<UnixAddress> UnixSocketAddress(const std::string& path);
 
 // The endpoints a scheduler bound, one per line, in STATE_DIR/endpoints.
 Status WriteEndpointsFile(const std::string& path, const std::vector<std::string>& endpoints);

@@ -704,7 +704,6 @@ bool PosixLauncher::ReapDue() const {
 }
 
 bool PosixLauncher::NeedsPolling() const {
-  if (!ended_.empty()) return true;
   return std::any_of(running_.begin(), running_.end(), [](const auto& entry) {
     return !entry.second.child && entry.second.pidfd < 0;
   });

@@ -241,8 +241,8 @@ class PosixLauncher final : public Launcher {
   // of re-attached shepherds) or the spawner dies: poll them with the loop's other sockets
   // and call Reap when one is. Owned by the launcher; the set changes after Launch and Reap.
   std::vector<int> WatchFds() const;
-  // True when some re-attached shepherd has no pidfd (a kernel before 5.3) or an end is
-  // waiting to be reaped: then call Reap within a few hundred milliseconds.
+  // True when some re-attached shepherd has no pidfd (a kernel before 5.3): then call
+  // Reap every few hundred milliseconds.
   bool NeedsPolling() const;
   // True when an end is already known and no descriptor of WatchFds will say so: an exit
   // the spawner reported while Launch waited for its answer (read with it, or applied

@@ -58,16 +58,19 @@ Result<Client> Client::ConnectFromEnv() {
   return Connect(endpoint);
 }
 
-// A handshake the scheduler refused (an ERROR command), or a peer that is not one.
-Status Client::Refused(const Status& why) const {
-  return Status(why.code(), "cannot talk to the scheduler at " + endpoint_ + ": " + why.message());
-}
-
-Status Client::OlderScheduler(const Status& why) const {
-  return Status(Code::kUnavailable,
-                "the scheduler at " + endpoint_ + " closed the connection (" + why.message() +
-                    "): it is older than this client, whose request follows its handshake "
-                    "at once; restart the scheduler from the same Corral version");
+std::optional<Status> Client::GiveUp(const Status& lost) const {
+  if (lost.message() == kInterruptedMessage) return lost;
+  if (lost.code() != Code::kUnavailable) {  // a refused handshake, or a peer that is no ROUTER
+    return Status(lost.code(),
+                  "cannot talk to the scheduler at " + endpoint_ + ": " + lost.message());
+  }
+  if (dealer_.refused_pipelining()) {
+    return Status(Code::kUnavailable,
+                  "the scheduler at " + endpoint_ + " closed the connection (" + lost.message() +
+                      "): it is older than this client, whose request follows its handshake "
+                      "at once; restart the scheduler from the same Corral version");
+  }
+  return std::nullopt;
 }
 
 Status Client::EnsureConnected(int64_t start, int64_t deadline) {
@@ -130,9 +133,7 @@ Result<Message> Client::Call(const Message& request, int64_t timeout_ms) {
     Result<std::optional<std::string>> frame = dealer_.Receive(deadline, interrupt_flag_);
     if (!frame) {
       const Status lost = frame.error();
-      if (lost.message() == kInterruptedMessage) return std::unexpected(lost);
-      if (lost.code() != Code::kUnavailable) return std::unexpected(Refused(lost));
-      if (dealer_.refused_pipelining()) return std::unexpected(OlderScheduler(lost));
+      if (std::optional<Status> final = GiveUp(lost)) return std::unexpected(*final);
       // Lost while waiting: connect again and wait on, as libzmq does. A scheduler that
       // never spoke on the old connection never read the request (its greeting comes
       // first), so the request goes again; otherwise its reply will not come, and this
@@ -217,9 +218,7 @@ std::vector<Result<Message>> Client::CallMany(const std::vector<Message>& reques
       Result<std::optional<std::string>> frame = dealer_.Receive(deadline, interrupt_flag_);
       if (!frame) {
         const Status lost = frame.error();
-        if (lost.message() == kInterruptedMessage) return fail_rest(answered, lost);
-        if (lost.code() != Code::kUnavailable) return fail_rest(answered, Refused(lost));
-        if (dealer_.refused_pipelining()) return fail_rest(answered, OlderScheduler(lost));
+        if (std::optional<Status> final = GiveUp(lost)) return fail_rest(answered, *final);
         // As in Call: a scheduler that never spoke read none of them; send them all again,
         // once, with the same tags.
         if (!resent && done == 0 && !dealer_.peer_spoke() &&

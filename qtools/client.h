@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -87,10 +88,12 @@ class Client {
   Client(std::string endpoint, ZmtpEndpoint parsed);
   // Connects if not connected: Unavailable "cannot reach ..." after `deadline`.
   Status EnsureConnected(int64_t start, int64_t deadline);
-  Status Refused(const Status& why) const;
-  // The error for a scheduler that dropped a request sent right behind the handshake
-  // (ZmtpDealer::refused_pipelining): it is not resent, it may have been read.
-  Status OlderScheduler(const Status& why) const;
+  // What a failed Receive (`lost`) ends a call with: an interruption; a handshake the
+  // scheduler refused (an ERROR command) or a peer that is no ROUTER; or a scheduler older
+  // than this client that dropped a request sent right behind the handshake
+  // (ZmtpDealer::refused_pipelining: not resent, it may have been read). nullopt when the
+  // connection was only lost and may be made again.
+  std::optional<Status> GiveUp(const Status& lost) const;
   // The request's bytes with a fresh tag in `tag` (signed over tcp; `unsigned_reason`
   // says why not when munged could not sign).
   std::string Frame(const Message& request, std::string& tag, std::string& unsigned_reason);

@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "common/clock.h"
+#include "common/transport.h"
 #include "common/zmtp_wire.h"
 
 namespace corral {
@@ -38,21 +39,15 @@ std::string Errno(const char* what) { return std::string(what) + ": " + std::str
 // A non-blocking socket connected (or connecting) to `ep`; -1 with errno on failure.
 int OpenSocket(const ZmtpEndpoint& ep, const addrinfo* tcp) {
   if (ep.kind == ZmtpEndpoint::Kind::kIpc) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (ep.path.size() >= sizeof addr.sun_path) {
+    Result<UnixAddress> address = UnixSocketAddress(ep.path);
+    if (!address) {  // ParseZmtpEndpoint already checked the path
       errno = ENAMETOOLONG;
       return -1;
     }
-    std::memcpy(addr.sun_path, ep.path.data(), ep.path.size());
-    socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + ep.path.size() + 1);
-    if (ep.path[0] == '@') {  // the abstract namespace: a leading NUL, no terminator
-      addr.sun_path[0] = '\0';
-      len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + ep.path.size());
-    }
     const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return -1;
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 && errno != EINPROGRESS) {
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&address->addr), address->len) != 0 &&
+        errno != EINPROGRESS) {
       const int saved = errno;
       close(fd);
       errno = saved;
@@ -98,11 +93,8 @@ Result<ZmtpEndpoint> ParseZmtpEndpoint(std::string_view endpoint) {
   if (endpoint.starts_with("ipc://")) {
     ep.kind = ZmtpEndpoint::Kind::kIpc;
     ep.path = std::string(endpoint.substr(6));
-    if (ep.path.empty() || ep.path == "@") {
-      return Error(Code::kInvalidArgument, "an ipc:// endpoint needs a path");
-    }
-    if (ep.path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-      return Error(Code::kInvalidArgument, "the ipc:// path is longer than a socket path may be");
+    if (Result<UnixAddress> address = UnixSocketAddress(ep.path); !address) {
+      return std::unexpected(address.error());
     }
     return ep;
   }

@@ -3,7 +3,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,7 +11,6 @@
 #include <iostream>
 
 #include "common/zmtp_wire.h"
-
 
 namespace corral {
 namespace {
@@ -39,25 +37,15 @@ Status IpcEndpoints::Listen(const std::string& endpoint) {
     return Error(Code::kInvalidArgument, "'" + endpoint + "' is not an ipc://PATH endpoint");
   }
   const std::string path = endpoint.substr(6);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
-    return Error(Code::kInvalidArgument, "'" + endpoint + "': the path is longer than " +
-                                             std::to_string(sizeof addr.sun_path - 1) +
-                                             " bytes, too long for a socket");
-  }
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
-  const bool abstract = path[0] == '@';
-  if (abstract) {
-    addr.sun_path[0] = '\0';
-    len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
-  } else {
-    unlink(path.c_str());  // a stale socket of an earlier scheduler, as libzmq replaces it
-  }
+  Result<UnixAddress> address = UnixSocketAddress(path);
+  if (!address) return address.error();
+  const bool abstract = address->abstract;
+  // A stale socket of an earlier scheduler is replaced, as libzmq does.
+  if (!abstract) unlink(path.c_str());
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Error(Code::kUnavailable, std::string("socket: ") + std::strerror(errno));
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(fd, SOMAXCONN) != 0) {
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&address->addr), address->len) != 0 ||
+      listen(fd, SOMAXCONN) != 0) {
     const std::string why = std::strerror(errno);
     close(fd);
     return Error(Code::kUnavailable, "cannot listen on " + endpoint + ": " + why);
@@ -101,12 +89,7 @@ void IpcEndpoints::Serve(std::span<const zmq::pollitem_t> polled, size_t budget,
       Close(id);
       continue;
     }
-    if (revents & (ZMQ_POLLIN | ZMQ_POLLERR)) {
-      if (!Read(id, c)) {
-        Close(id);
-        continue;
-      }
-    }
+    if (revents & (ZMQ_POLLIN | ZMQ_POLLERR)) Read(id, c);
   }
   // Whole messages, a connection at a time, within the budget; the rest stay for the
   // next turn (backlog()).
@@ -173,7 +156,7 @@ void IpcEndpoints::Accept(const Listener& listener, int64_t mono_now) {
   }
 }
 
-bool IpcEndpoints::Read(uint64_t id, Conn& c) {
+void IpcEndpoints::Read(uint64_t id, Conn& c) {
   // Read into one buffer for all connections, then keep what came: a 64 KiB buffer per
   // connection cost two brk calls (0.2 ms) per qsub, glibc trimming the heap after each.
   if (scratch_.size() < kReadChunk) scratch_.resize(kReadChunk);
@@ -195,7 +178,6 @@ bool IpcEndpoints::Read(uint64_t id, Conn& c) {
     break;
   }
   if (c.session.unparsed() > 0 || c.eof) backlog_.insert(id);
-  return true;
 }
 
 bool IpcEndpoints::Flush(Conn& c) {

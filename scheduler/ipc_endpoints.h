@@ -99,8 +99,9 @@ class IpcEndpoints {
   };
 
   void Accept(const Listener& listener, int64_t mono_now);
-  // Reads what is there (up to a bound per turn); false when the connection ended.
-  bool Read(uint64_t id, Conn& c);
+  // Reads what is there (up to a bound per turn). An ended connection is marked eof and
+  // closed by Serve once what it sent has been handed on.
+  void Read(uint64_t id, Conn& c);
   // Writes what waits; false when the connection broke.
   bool Flush(Conn& c);
   // Takes whole messages into `in` until `budget`; false on a protocol violation.

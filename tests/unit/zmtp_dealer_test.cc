@@ -104,30 +104,36 @@ std::string ReadAtLeast(int fd, size_t bytes) {
   return got;
 }
 
-// The first request on a raw connection, after checking that the client's greeting and
-// READY came first.
-Envelope ReadRequest(int conn) {
+// The first `n` requests on a raw connection, after checking that the client's greeting
+// and READY came first.
+std::vector<Envelope> ReadRequests(int conn, size_t n) {
   const std::string hello = zmtp::Greeting(false) + zmtp::ReadyCommand("DEALER");
   std::string got = ReadAtLeast(conn, hello.size() + 2);
   CHECK(got.substr(0, hello.size()) == hello);
   got.erase(0, hello.size());
-  Result<std::optional<zmtp::Frame>> frame = zmtp::ParseFrame(got, 1 << 20);
-  while (frame && !*frame) {
-    got += ReadAtLeast(conn, 1);
-    frame = zmtp::ParseFrame(got, 1 << 20);
+  std::vector<Envelope> requests;
+  while (requests.size() < n) {
+    Result<std::optional<zmtp::Frame>> frame = zmtp::ParseFrame(got, 1 << 20);
+    REQUIRE(frame);
+    if (!*frame) {
+      got += ReadAtLeast(conn, 1);
+      continue;
+    }
+    Result<Envelope> request = Decode((*frame)->body);
+    REQUIRE(request);
+    requests.push_back(*request);
+    got.erase(0, (*frame)->size);
   }
-  REQUIRE(frame);
-  Result<Envelope> request = Decode((*frame)->body);
-  REQUIRE(request);
-  return *request;
+  return requests;
 }
+Envelope ReadRequest(int conn) { return ReadRequests(conn, 1)[0]; }
 
-// The scheduler's handshake (READY with the pipelining property) and a SubmitReply to
-// `request` naming job `id`, in one write.
-void Answer(int conn, const Envelope& request, JobId id) {
+// A SubmitReply to `request` naming job `id`; with `hello`, after the scheduler's
+// handshake (READY with the pipelining property), all in one write.
+void Answer(int conn, const Envelope& request, JobId id, bool hello = true) {
   SubmitReply answer;
   answer.id = id;
-  std::string out = zmtp::Greeting(true) + zmtp::ReadyCommand("ROUTER", true);
+  std::string out = hello ? zmtp::Greeting(true) + zmtp::ReadyCommand("ROUTER", true) : "";
   zmtp::PutFrame(out, 0, Encode(answer, request.req));
   REQUIRE(send(conn, out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size()));
 }
@@ -401,4 +407,31 @@ TEST_CASE("zmtp_dealer: an ERROR in the handshake is PermissionDenied with its r
   CHECK(reply.error().message().find("Unknown user") != std::string::npos);
   pollfd p{listener.fd, POLLIN, 0};
   CHECK(poll(&p, 1, 0) == 0);  // said once, not tried again
+}
+
+TEST_CASE("zmtp_dealer: CallMany sends everything again when the scheduler closed unheard") {
+  TempDir dir;
+  RawListener listener(dir.path + "/s.sock");
+  Result<Client> client = Client::Connect("ipc://" + listener.path);
+  REQUIRE(client);
+  std::vector<Result<Message>> replies;
+  std::thread caller([&] {
+    replies = client->CallMany({CancelOf(1), CancelOf(2), CancelOf(3)}, 10, 5000);
+  });
+  const int first = listener.Accept();
+  ReadAtLeast(first, 1);  // the requests came ...
+  close(first);           // ... and the "scheduler" died without a word
+  const int second = listener.Accept();
+  const std::vector<Envelope> requests = ReadRequests(second, 3);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    Answer(second, requests[i], std::get<CancelRequest>(requests[i].message).ids[0] * 10, i == 0);
+  }
+  caller.join();
+  close(second);
+  REQUIRE(replies.size() == 3);
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(replies[i]);
+    CHECK(std::get<SubmitReply>(*replies[i]).id == (i + 1) * 10);
+  }
+  CHECK_FALSE(client->transport_failed());
 }
